@@ -8,7 +8,7 @@ disagree about what a valid row is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -100,7 +100,6 @@ class TableSpec:
     at_most_one_of: tuple[tuple[str, ...], ...] = ()
     description: str = ""
     custom_fields_allowed: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def column_names(self) -> list[str]:

@@ -64,9 +64,11 @@ def _convert(raw: pd.Series, dtype: ColumnType, column: str) -> tuple[pd.Series,
     blank = _is_blank(raw)
     if dtype in (ColumnType.DATETIME, ColumnType.DATE):
         if pd.api.types.is_datetime64_any_dtype(raw.dtype):
-            series = raw.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(
-                raw.dt, "tz", None
-            ) is not None else raw
+            series = (
+                raw.dt.tz_convert("UTC").dt.tz_localize(None)
+                if getattr(raw.dt, "tz", None) is not None
+                else raw
+            )
             out = series.astype(target)
             bad = pd.Series(False, index=raw.index)
         else:
@@ -103,9 +105,7 @@ def _convert(raw: pd.Series, dtype: ColumnType, column: str) -> tuple[pd.Series,
             bad = out.isna() & ~blank
         reason = "not a boolean (use true/false)"
     positions = np.flatnonzero(bad.to_numpy(dtype=bool))
-    issues = [
-        ParseIssue(int(p), column, str(raw.iloc[p]), reason) for p in positions
-    ]
+    issues = [ParseIssue(int(p), column, str(raw.iloc[p]), reason) for p in positions]
     return out, issues
 
 
@@ -122,11 +122,14 @@ def coerce_frame(raw: pd.DataFrame, spec: TableSpec, *, strict_columns: bool = T
         problems.append(f"missing required column(s) {missing}")
     if unknown and strict_columns:
         problems.append(
-            f"unknown column(s) {unknown} (declare them as custom fields in the manifest or mapping)"
+            f"unknown column(s) {unknown} "
+            "(declare them as custom fields in the manifest or mapping)"
         )
     if problems:
         raise SchemaError(
-            f"table {spec.name!r}: " + "; ".join(problems) + f". Expected columns: {spec.column_names}"
+            f"table {spec.name!r}: "
+            + "; ".join(problems)
+            + f". Expected columns: {spec.column_names}"
         )
     frame = pd.DataFrame(index=pd.RangeIndex(len(raw)))
     issues: list[ParseIssue] = []
@@ -137,7 +140,7 @@ def coerce_frame(raw: pd.DataFrame, spec: TableSpec, *, strict_columns: bool = T
             issues.extend(col_issues)
         else:
             absent.append(col.name)
-            values = pd.Series(pd.NA, index=frame.index).astype(PANDAS_DTYPES[col.dtype])
+            values = pd.Series(index=frame.index, dtype=PANDAS_DTYPES[col.dtype])
         frame[col.name] = values
     return LoadedTable(frame=frame, issues=issues, absent_columns=absent)
 

@@ -1,4 +1,6 @@
-"""The four contract tables of DESIGN.md §1: ``leads``, ``activities``, ``deals``, ``stage_history``.
+"""The four contract tables of DESIGN.md §1.
+
+``leads``, ``activities``, ``deals`` and ``stage_history``.
 
 Every column name used anywhere in Leadcast is defined here once. Timestamps are naive UTC.
 
@@ -77,32 +79,53 @@ LEADS = TableSpec(
         Column("industry", S, allowed=codes(INDUSTRIES), label_en="Industry", label_zh="行业"),
         Column("region", S, label_en="Region", label_zh="地区"),
         Column(
-            "company_size", S, allowed=codes(COMPANY_SIZES), label_en="Company size",
+            "company_size",
+            S,
+            allowed=codes(COMPANY_SIZES),
+            label_en="Company size",
             label_zh="公司规模",
         ),
         Column("job_title", S, label_en="Job title", label_zh="职位"),
         Column("seniority", S, allowed=codes(SENIORITIES), label_en="Seniority", label_zh="职级"),
         Column(
-            "budget", F, minimum=0.0, label_en="Declared budget", label_zh="预算",
+            "budget",
+            F,
+            minimum=0.0,
+            label_en="Declared budget",
+            label_zh="预算",
             description="BANT Budget: the budget the lead declared, in the dataset currency.",
         ),
         Column(
-            "authority", S, allowed=codes(AUTHORITIES), label_en="Authority", label_zh="决策权",
+            "authority",
+            S,
+            allowed=codes(AUTHORITIES),
+            label_en="Authority",
+            label_zh="决策权",
         ),
         Column("need", S, allowed=codes(NEEDS), label_en="Need", label_zh="需求"),
         Column("timeline", S, allowed=codes(TIMELINES), label_en="Timeline", label_zh="采购时间"),
         Column(OWNER_ID, S, label_en="Owner", label_zh="负责人"),
         Column(
-            CONVERTED_AT, DT, outcome=True, label_en="Converted", label_zh="转化时间",
+            CONVERTED_AT,
+            DT,
+            outcome=True,
+            label_en="Converted",
+            label_zh="转化时间",
             description="When the lead became an opportunity (deal); null while not converted.",
         ),
         Column(
-            DISQUALIFIED_AT, DT, outcome=True, label_en="Disqualified", label_zh="无效时间",
+            DISQUALIFIED_AT,
+            DT,
+            outcome=True,
+            label_en="Disqualified",
+            label_zh="无效时间",
         ),
     ),
     order_rules=(
         OrderRule(CREATED_AT, CONVERTED_AT, "a lead cannot convert before it is created"),
-        OrderRule(CREATED_AT, DISQUALIFIED_AT, "a lead cannot be disqualified before it is created"),
+        OrderRule(
+            CREATED_AT, DISQUALIFIED_AT, "a lead cannot be disqualified before it is created"
+        ),
     ),
     at_most_one_of=((CONVERTED_AT, DISQUALIFIED_AT),),
 )
@@ -117,11 +140,17 @@ ACTIVITIES = TableSpec(
         Column(DEAL_ID, S, label_en="Deal", label_zh="商机"),
         Column(OCCURRED_AT, DT, nullable=False, label_en="Occurred", label_zh="发生时间"),
         Column(
-            ACTIVITY_TYPE, S, nullable=False, allowed=codes(ACTIVITY_TYPES),
-            label_en="Activity type", label_zh="活动类型",
+            ACTIVITY_TYPE,
+            S,
+            nullable=False,
+            allowed=codes(ACTIVITY_TYPES),
+            label_en="Activity type",
+            label_zh="活动类型",
         ),
         Column(
-            NEW_EXPECTED_CLOSE_DATE, D, label_en="New expected close date",
+            NEW_EXPECTED_CLOSE_DATE,
+            D,
+            label_en="New expected close date",
             label_zh="新的预计成交日期",
             description="Set exactly on close_date_changed activities.",
         ),
@@ -132,7 +161,10 @@ ACTIVITIES = TableSpec(
     ),
     conditional_nulls=(
         ConditionalNull(
-            NEW_EXPECTED_CLOSE_DATE, ACTIVITY_TYPE, ("close_date_changed",), "required_iff",
+            NEW_EXPECTED_CLOSE_DATE,
+            ACTIVITY_TYPE,
+            ("close_date_changed",),
+            "required_iff",
             "new_expected_close_date is set exactly on close_date_changed activities",
         ),
     ),
@@ -150,16 +182,26 @@ DEALS = TableSpec(
         Column(CREATED_AT, DT, nullable=False, label_en="Created", label_zh="创建时间"),
         Column(OWNER_ID, S, label_en="Owner", label_zh="负责人"),
         Column(AMOUNT, F, minimum=0.0, label_en="Amount", label_zh="金额"),
-        Column(CURRENCY, S, nullable=False, regex=r"^[A-Z]{3}$", label_en="Currency", label_zh="币种"),
+        Column(
+            CURRENCY, S, nullable=False, regex=r"^[A-Z]{3}$", label_en="Currency", label_zh="币种"
+        ),
         Column(PRODUCT, S, label_en="Product", label_zh="产品"),
         Column(
-            EXPECTED_CLOSE_DATE, D, label_en="Expected close date", label_zh="预计成交日期",
+            EXPECTED_CLOSE_DATE,
+            D,
+            label_en="Expected close date",
+            label_zh="预计成交日期",
             description="As first entered by the rep; changes are close_date_changed activities.",
         ),
         Column(CLOSED_AT, DT, outcome=True, label_en="Closed", label_zh="结束时间"),
         Column(
-            OUTCOME, S, nullable=False, allowed=codes(OUTCOMES), outcome=True,
-            label_en="Outcome", label_zh="结果",
+            OUTCOME,
+            S,
+            nullable=False,
+            allowed=codes(OUTCOMES),
+            outcome=True,
+            label_en="Outcome",
+            label_zh="结果",
         ),
         Column(LOST_REASON, S, outcome=True, label_en="Lost reason", label_zh="输单原因"),
     ),
@@ -170,7 +212,10 @@ DEALS = TableSpec(
     ),
     conditional_nulls=(
         ConditionalNull(
-            CLOSED_AT, OUTCOME, ("won", "lost"), "required_iff",
+            CLOSED_AT,
+            OUTCOME,
+            ("won", "lost"),
+            "required_iff",
             "closed_at is set exactly when the outcome is won or lost",
         ),
     ),
@@ -187,11 +232,11 @@ STAGE_HISTORY = TableSpec(
     ),
     foreign_keys=(ForeignKey(DEAL_ID, "deals", DEAL_ID),),
     order_rules=(
-        OrderRule("deals.created_at", ENTERED_AT, "a stage cannot be entered before its deal exists"),
+        OrderRule(
+            "deals.created_at", ENTERED_AT, "a stage cannot be entered before its deal exists"
+        ),
     ),
 )
 
 #: All contract tables, parents before children.
-TABLES: Final[dict[str, TableSpec]] = {
-    t.name: t for t in (LEADS, DEALS, ACTIVITIES, STAGE_HISTORY)
-}
+TABLES: Final[dict[str, TableSpec]] = {t.name: t for t in (LEADS, DEALS, ACTIVITIES, STAGE_HISTORY)}
