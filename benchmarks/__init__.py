@@ -1,1 +1,4 @@
-"""Speed and memory benchmarks. Run with ``make bench``; results are JSON in ``benchmarks/results/``."""
+"""Speed and memory benchmarks.
+
+Run with ``make bench``; results are JSON in ``benchmarks/results/``.
+"""

@@ -35,8 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         gathered[name] = json.loads((RESULTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
     (RESULTS_DIR / "latest.json").write_text(json.dumps(gathered, indent=2) + "\n")
     missed = [n for n, r in gathered.items() if r.get("all_passed") is False]
-    print(f"wrote {RESULTS_DIR / 'latest.json'}; crashed: {failed or 'none'}; "
-          f"missed targets: {missed or 'none'}")
+    print(
+        f"wrote {RESULTS_DIR / 'latest.json'}; crashed: {failed or 'none'}; "
+        f"missed targets: {missed or 'none'}"
+    )
     return 1 if failed else 0
 
 
