@@ -17,7 +17,7 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 #: subcommand modules under ``pipelines.commands``, in the order ``--help`` lists them
-COMMANDS: tuple[str, ...] = ("generate", "import_data", "validate", "demo")
+COMMANDS: tuple[str, ...] = ("generate", "import_data", "validate", "promote", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,4 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
+    from models.registry import offline_mlflow_environment
+
+    offline_mlflow_environment()
     sys.exit(main())
