@@ -134,10 +134,9 @@ class OwnerHistory:
         o_k = np.concatenate([[0], np.cumsum(hist["k"].to_numpy()[owner_rows][order])])
         q_codes = pd.Index(uniques).get_indexer(owner_ids.astype("str").where(owner_ids.notna()))
         # composite key: owner segments are contiguous and time-sorted within
-        base = min(o_t.min(), q_times.min()) if len(o_t) and len(q_times) else 0
-        span = np.int64(max(o_t.max(), q_times.max()) - base + 2) if len(o_t) else np.int64(1)
-        keys = o_codes.astype(np.int64) * span + (o_t - base)
-        q_keys = np.where(q_codes >= 0, q_codes.astype(np.int64) * span + (q_times - base), 0)
+        o_rank, q_rank, span = _time_ranks(o_t, q_times)
+        keys = o_codes.astype(np.int64) * span + o_rank
+        q_keys = np.where(q_codes >= 0, q_codes.astype(np.int64) * span + q_rank, 0)
         seg_start = np.searchsorted(keys, np.where(q_codes >= 0, q_codes * span, 0), "left")
         upto = np.searchsorted(keys, q_keys, "left")
         n = np.where(q_codes >= 0, o_n[upto] - o_n[seg_start], 0)
@@ -173,6 +172,18 @@ class OwnerHistory:
         )
 
 
+def _time_ranks(times: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.int64]:
+    """Dense ranks of both time arrays on one shared scale, and a span larger than any rank,
+    so that ``entity_code * span + rank`` is a sortable key that cannot overflow int64."""
+    scale = np.unique(np.concatenate([times, queries]))
+    span = np.int64(len(scale) + 1)
+    return (
+        np.searchsorted(scale, times).astype(np.int64),
+        np.searchsorted(scale, queries).astype(np.int64),
+        span,
+    )
+
+
 def _engagement(
     lead_ids: pd.Series, as_of: np.ndarray, activities: pd.DataFrame
 ) -> dict[str, np.ndarray]:
@@ -188,12 +199,11 @@ def _engagement(
     q_codes = pd.Index(uniques).get_indexer(lead_ids.astype("str")).astype(np.int64)
     q_time = as_of.astype(np.int64)
     # activities sorted by (lead, time): one composite key finds each row's slice before as_of
-    lo = min(a_time.min(), q_time.min()) if len(a_time) else 0
-    span = np.int64(max(a_time.max(), q_time.max()) - lo + 2) if len(a_time) else np.int64(1)
-    keys = codes * span + (a_time - lo)
+    a_rank, q_rank, span = _time_ranks(a_time, q_time)
+    keys = codes * span + a_rank
     has = q_codes >= 0
     q_start = np.searchsorted(keys, q_codes * span, "left")
-    q_end = np.searchsorted(keys, q_codes * span + (q_time - lo), "left")
+    q_end = np.searchsorted(keys, q_codes * span + q_rank, "left")
     lengths = np.where(has, q_end - q_start, 0)
     q_start = np.where(has, q_start, 0)
     total = int(lengths.sum())

@@ -17,7 +17,15 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 #: subcommand modules under ``pipelines.commands``, in the order ``--help`` lists them
-COMMANDS: tuple[str, ...] = ("generate", "import_data", "validate", "promote", "demo")
+COMMANDS: tuple[str, ...] = (
+    "generate",
+    "import_data",
+    "validate",
+    "train",
+    "evaluate",
+    "promote",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

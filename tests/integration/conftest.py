@@ -1,0 +1,26 @@
+"""Shared fixtures: small generated datasets and a private MLflow store per test module."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from models.registry import RegistrySettings
+from pipelines.demo_crm import GeneratorConfig, generate, write_generated
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8,000 generated leads over three years ending 2026-10-31 (seed 3), validated-clean."""
+    out = tmp_path_factory.mktemp("demo") / "data"
+    crm = generate(GeneratorConfig(leads=8_000, seed=3, end_date=date(2026, 10, 31)))
+    write_generated(crm, out)
+    return out
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> RegistrySettings:
+    """An empty embedded MLflow store (SQLite) under the test's own directory."""
+    return RegistrySettings(home=tmp_path / "leadcast-home")
