@@ -530,6 +530,23 @@ def _read(path: Path, spec: TableSpec) -> tuple[LoadedTable | None, TableIssue |
         )  # fmt: skip
 
 
+#: values an import mapping could not read (written by ``leadcast import``): they are null
+#: in the table files, so validation must learn of them here to quarantine their rows
+IMPORT_ISSUES_FILE = "import_issues.csv"
+
+
+def _import_issues(directory: Path, table: str) -> list[ParseIssue]:
+    path = Path(directory) / IMPORT_ISSUES_FILE
+    if not path.is_file():
+        return []
+    found = pd.read_csv(path, dtype="str", keep_default_na=False)
+    mine = found[found["table"] == table]
+    return [
+        ParseIssue(int(r["row"]), r["column"], r["value"], f"import: {r['reason']}")
+        for _, r in mine.iterrows()
+    ]
+
+
 def _unchecked_issue(u: UncheckedRelation) -> TableIssue:
     return TableIssue(u.rule, u.column, "-", f"{u.table}: {u.message}", blocking=False)
 
@@ -557,6 +574,7 @@ def _validate_table(
             None, seconds,
         )  # fmt: skip
         return report, None
+    loaded.issues.extend(_import_issues(directory, spec.name))
     frame = loaded.frame
     start = time.perf_counter()
     checked, unchecked = derive_helpers(frame, spec, parents)

@@ -168,8 +168,13 @@ def _baselines(
     encoder = lead_feature_encoder(custom)
     config = bant_config or load_default_config()
     train_bant = score_frame(parts["train"], config)
-    config = fit_mapping(train_bant, ys["train"], config)
-    p_bant = score_frame(parts["test"], config)["score"].to_numpy(np.float64)
+    try:
+        config = fit_mapping(train_bant, ys["train"], config)
+        p_bant = score_frame(parts["test"], config)["score"].to_numpy(np.float64)
+    except ValueError:
+        # the points do not rank these outcomes (e.g. no BANT answers in the export): the
+        # best the rules can then say is the training base rate
+        p_bant = np.full(len(parts["test"]), float(np.mean(ys["train"])))
     nb = NaiveBayesBaseline(encoder.categorical).fit(feats["train"], ys["train"])
     logistic = LogisticBaseline(numeric=encoder.numeric, categorical=encoder.categorical)
     logistic.fit(feats["train"], ys["train"])

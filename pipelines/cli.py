@@ -66,3 +66,7 @@ def run() -> None:
 
     offline_mlflow_environment()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -33,12 +33,10 @@ from data_contracts.mapping import (
 )
 from data_contracts.storage import write_table
 from data_contracts.tables import TABLES
+from data_contracts.validation import IMPORT_ISSUES_FILE as ISSUES_FILE
 
 if TYPE_CHECKING:
     from data_contracts.validation import ValidationReport
-
-#: values the mapping could not read (bad dates, non-numbers), one row each
-ISSUES_FILE = "import_issues.csv"
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """``leadcast demo``: the whole job on embedded defaults, from nothing.
 
 Generates a seeded demo CRM history under ``$LEADCAST_HOME/demo-data``, validates it
-against the data contracts and prints a summary. Later steps of the demo (training,
-forecasting, serving) hang off the same command.
+against the data contracts, trains the lead-conversion model (registered in the local
+MLflow store, promoted to champion when it beats the current one) and prints a summary.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def register(sub: Any) -> None:
 def execute(args: argparse.Namespace) -> int:
     from data_contracts.validation import ValidationSettings, validate_dataset
     from models.registry import RegistrySettings
+    from pipelines.commands.train import _print_report
     from pipelines.demo_crm import GeneratorConfig, generate, summarize, write_generated
+    from pipelines.training import train_conversion
 
     console = Console(stderr=args.json)
     registry = RegistrySettings.from_env()
@@ -72,6 +74,22 @@ def execute(args: argparse.Namespace) -> int:
     if not report.passed:
         console.print(f"[red]validation failed; see {report.summary_md}")
         return 1
+
+    console.rule("[bold]3. Train, register and promote the lead-conversion model")
+    registry = registry.model_copy(update={"home": home})
+    with console.status("training") as status:
+        outcome = train_conversion(
+            data_dir, registry=registry, progress=lambda msg: status.update(msg)
+        )
+    summary["conversion_model"] = outcome.to_json()
+    if outcome.trained:
+        _print_report(console, outcome.to_json())
+        console.print(
+            f"lead-conversion version {outcome.model_version} registered in "
+            f"{registry.resolved_tracking_uri}: {outcome.message}"
+        )
+    else:
+        console.print(f"[yellow]{outcome.message}")
 
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
