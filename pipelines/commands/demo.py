@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+
+from pipelines.commands.arguments import iso_date
 
 EPILOG = """\
 Everything goes under $LEADCAST_HOME (default ./.leadcast): demo-data/ and the MLflow store.
@@ -37,7 +39,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--seed", type=int, default=7, help="random seed (7)")
     parser.add_argument(
         "--end-date",
-        type=date.fromisoformat,
+        type=iso_date,
         default=None,
         help="last day of the generated history, YYYY-MM-DD (default: yesterday, UTC)",
     )

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from pipelines.commands.arguments import iso_date
 from pipelines.demo_crm import GeneratorConfig, generate, summarize, write_generated
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -29,13 +29,6 @@ Example:
 """
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from exc
-
-
 def register(sub: Any) -> None:
     """Add the ``generate`` subcommand to ``leadcast``'s subparsers."""
     parser = sub.add_parser(
@@ -49,7 +42,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--leads", type=int, required=True, help="number of leads, e.g. 100000")
     parser.add_argument("--seed", type=int, required=True, help="random seed (≥ 0)")
     parser.add_argument(
-        "--end-date", type=_date, required=True, help="last day of the history, YYYY-MM-DD"
+        "--end-date", type=iso_date, required=True, help="last day of the history, YYYY-MM-DD"
     )
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument(

@@ -11,6 +11,7 @@ from typing import Any
 from data_contracts.mapping import MappingError
 from data_contracts.storage import SchemaError
 from pipelines.cli import EXIT_DATA_FAILED, EXIT_OK, EXIT_USAGE
+from pipelines.commands.arguments import share
 from pipelines.importing import ISSUES_FILE, ImportReport, run_import
 
 EPILOG = """\
@@ -24,16 +25,6 @@ Exit codes: 0 imported and valid; 1 imported but more rows failed validation tha
 (see the quarantine); 2 bad mapping, missing file, or columns/values the mapping does not
 cover (nothing written).
 """
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1 (0.01 = 1%)")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -70,7 +61,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--max-bad-share",
-        type=_share,
+        type=share,
         default=None,
         metavar="SHARE",
         help="fail when a table has more than this share of bad rows (default 0.01 = 1%%)",

@@ -19,6 +19,7 @@ from data_contracts.validation import (
     validate_dataset,
 )
 from pipelines.cli import EXIT_DATA_FAILED, EXIT_OK, EXIT_USAGE
+from pipelines.commands.arguments import share
 
 EPILOG = """\
 Examples:
@@ -32,16 +33,6 @@ Exit codes: 0 every table within --max-bad-share (quarantined rows, if any, are 
 training); 1 a table has more bad rows than allowed or a table-level failure (missing file,
 missing or unknown columns); 2 DIR is not a dataset or an option is wrong.
 """
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1 (0.01 = 1%)")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -61,7 +52,7 @@ def register(sub: Any) -> None:
     parser.add_argument("directory", type=Path, metavar="DIR", help="the dataset directory")
     parser.add_argument(
         "--max-bad-share",
-        type=_share,
+        type=share,
         default=ValidationSettings().max_bad_share,
         metavar="SHARE",
         help="largest share of bad rows a table may have and still pass (default: 0.01 = 1%%)",
