@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from benchmarks.harness import RESULTS_DIR
 
-BENCHMARKS: tuple[str, ...] = ("bench_generate", "bench_validate")
+BENCHMARKS: tuple[str, ...] = ("bench_generate", "bench_validate", "bench_train_conversion")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -124,7 +124,7 @@ def _sentence(feature: str, value: Any, raises: bool, names: tuple[str, str]) ->
         )
     name_en, name_zh = names
     if value is None or _isnan(value):
-        return f"{name_en} not known {verb_en_pl}", f"{name_zh}未知，{verb_zh}"
+        return f"{name_en} not given {verb_en}", f"{name_zh}未填写，{verb_zh}"
     vocab = _CATEGORY_VOCAB.get(feature)
     if vocab is not None:
         return (
