@@ -1,1 +1,4 @@
-"""data_contracts."""
+"""What the data is.
+
+The contract tables, their GX suites and request models, storage and import mappings.
+"""

@@ -1,1 +1,1 @@
-"""features."""
+"""Point-in-time features, one code path for training and serving."""

@@ -1,1 +1,1 @@
-"""serving."""
+"""How CRMs and managers reach Leadcast (BentoML service; arrives with the serving issue)."""
