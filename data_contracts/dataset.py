@@ -23,6 +23,11 @@ from data_contracts.tables import TABLES
 
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
+#: values an import mapping could not read (written by ``leadcast import``); they are null in
+#: the table files, so validation reads this list to quarantine their rows
+IMPORT_ISSUES_FILE = "import_issues.csv"
+#: a table fails validation when more than this share of its rows is quarantined
+DEFAULT_MAX_BAD_SHARE = 0.01
 
 
 class CustomField(BaseModel):

@@ -50,7 +50,12 @@ from great_expectations.data_context.types.base import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_contracts.dataset import DatasetManifest, read_manifest
+from data_contracts.dataset import (
+    DEFAULT_MAX_BAD_SHARE,
+    IMPORT_ISSUES_FILE,
+    DatasetManifest,
+    read_manifest,
+)
 from data_contracts.expectations import Rule, build_suite
 from data_contracts.relations import (
     UncheckedRelation,
@@ -108,7 +113,7 @@ class ValidationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_bad_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    max_bad_share: float = Field(default=DEFAULT_MAX_BAD_SHARE, ge=0.0, le=1.0)
     report_dir: Path | None = None
     gx_batch_fingerprint: bool = Field(
         default=False,
@@ -528,11 +533,6 @@ def _read(path: Path, spec: TableSpec) -> tuple[LoadedTable | None, TableIssue |
             Rule.SCHEMA.value, "*", SCHEMA_EXPECTATION,
             f"table {spec.name!r}: {path} could not be read ({exc}); re-export the file",
         )  # fmt: skip
-
-
-#: values an import mapping could not read (written by ``leadcast import``): they are null
-#: in the table files, so validation must learn of them here to quarantine their rows
-IMPORT_ISSUES_FILE = "import_issues.csv"
 
 
 def _import_issues(directory: Path, table: str) -> list[ParseIssue]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from data_contracts.dataset import IMPORT_ISSUES_FILE as ISSUES_FILE
 from data_contracts.dataset import MANIFEST_FILE, DatasetManifest, write_manifest
 from data_contracts.mapping import (
     ImportMapping,
@@ -33,7 +34,6 @@ from data_contracts.mapping import (
 )
 from data_contracts.storage import write_table
 from data_contracts.tables import TABLES
-from data_contracts.validation import IMPORT_ISSUES_FILE as ISSUES_FILE
 
 if TYPE_CHECKING:
     from data_contracts.validation import ValidationReport

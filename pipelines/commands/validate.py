@@ -6,20 +6,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from data_contracts.dataset import read_manifest
-from data_contracts.validation import (
-    ValidationReport,
-    ValidationSettings,
-    validate_dataset,
-)
+from data_contracts.dataset import DEFAULT_MAX_BAD_SHARE, read_manifest
 from pipelines.cli import EXIT_DATA_FAILED, EXIT_OK, EXIT_USAGE
 from pipelines.commands.arguments import share
+
+if TYPE_CHECKING:
+    from data_contracts.validation import ValidationReport
 
 EPILOG = """\
 Examples:
@@ -53,7 +51,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--max-bad-share",
         type=share,
-        default=ValidationSettings().max_bad_share,
+        default=DEFAULT_MAX_BAD_SHARE,
         metavar="SHARE",
         help="largest share of bad rows a table may have and still pass (default: 0.01 = 1%%)",
     )
@@ -122,6 +120,8 @@ def execute(args: argparse.Namespace) -> int:
         return _usage_error(str(exc), args.json)
     except (ValidationError, ValueError) as exc:
         return _usage_error(f"{directory}/manifest.json is not a valid manifest: {exc}", args.json)
+    from data_contracts.validation import ValidationSettings, validate_dataset
+
     settings = ValidationSettings(max_bad_share=args.max_bad_share, report_dir=args.report_dir)
     try:
         report = validate_dataset(directory, settings)
