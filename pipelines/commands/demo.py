@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
 def execute(args: argparse.Namespace) -> int:
     from data_contracts.validation import ValidationSettings, validate_dataset
     from models.registry import RegistrySettings
-    from pipelines.commands.train import _print_report
+    from pipelines.commands.train import print_conversion_report
     from pipelines.demo_crm import GeneratorConfig, generate, summarize, write_generated
     from pipelines.training import train_conversion
 
@@ -85,7 +85,7 @@ def execute(args: argparse.Namespace) -> int:
         )
     summary["conversion_model"] = outcome.to_json()
     if outcome.trained:
-        _print_report(console, outcome.to_json())
+        print_conversion_report(console, outcome.to_json())
         console.print(
             f"lead-conversion version {outcome.model_version} registered in "
             f"{registry.resolved_tracking_uri}: {outcome.message}"

@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from models.registry import RegistrySettings
-    from pipelines.commands.train import _print_report
+    from pipelines.commands.train import print_conversion_report
     from pipelines.training import evaluate_conversion
 
     version: int | str = int(args.version) if str(args.version).isdigit() else args.version
@@ -45,6 +45,6 @@ def execute(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         console = Console()
-        _print_report(console, result)
+        print_conversion_report(console, result)
         console.print(f"version {result['model_version']} on {result['snapshots']:,} snapshots")
     return 0

@@ -54,7 +54,7 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=execute)
 
 
-def _print_report(console: Console, result: dict[str, Any]) -> None:
+def print_conversion_report(console: Console, result: dict[str, Any]) -> None:
     table = Table(title="Lead conversion — test period (same rows for every scorer)")
     for col in ("scorer", "AUC", "log loss"):
         table.add_column(col, justify="right" if col != "scorer" else "left")
@@ -107,7 +107,7 @@ def execute(args: argparse.Namespace) -> int:
     else:
         out = Console()
         if outcome.trained:
-            _print_report(out, result)
+            print_conversion_report(out, result)
             out.print(
                 f"registered lead-conversion version {outcome.model_version}: {outcome.message}"
             )
