@@ -41,7 +41,10 @@ from features.lead_features import (
     ENGAGEMENT_TYPES,
     OWNER_PRIOR_WEIGHT,
     WINDOWS,
+    OwnerHistory,
     _time_ranks,
+    build_lead_features,
+    count_feature,
     custom_feature_columns,
 )
 
@@ -251,20 +254,32 @@ def _stage_features(
     for name in REACHED_STAGES:
         out[reached_feature(name)] = (reached >= OPEN_STAGES.index(name)).astype(np.float64)
     out["n_stage_regressions"] = cum_regress[end] - cum_regress[start]
+    out["n_stage_entries"] = (end - start).astype(np.float64)
     return out
 
 
 def _touch_features(
-    q_codes: np.ndarray, as_of: np.ndarray, activities: pd.DataFrame, uniques: pd.Index
+    q_codes: np.ndarray,
+    as_of: np.ndarray,
+    activities: pd.DataFrame,
+    uniques: pd.Index,
+    days_in_stage: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Touches on the deal (engagement activities, not bookkeeping) before ``as_of``."""
+    """Touches on the deal (engagement activities, not bookkeeping) before ``as_of``: per
+    window, in total, since the current stage was entered, and the recency of the last."""
     acts = activities[activities[T.ACTIVITY_TYPE].isin(ENGAGEMENT_TYPES)]
     _, codes, times = _sorted_events(acts[T.DEAL_ID], acts[T.OCCURRED_AT], uniques)
     q_time = as_of.astype(np.int64)
     # a touch is inside a w-day window when it is at most w days old, as for leads
     starts = [q_time - np.int64(w * _DAY_US) for w in WINDOWS]
-    start, (end, *window_starts) = _segments(codes, times, q_codes, [q_time, *starts])
+    in_stage = np.nan_to_num(days_in_stage, nan=0.0)
+    stage_start = q_time - np.round(in_stage * _DAY_US).astype(np.int64)
+    start, (end, stage_from, *window_starts) = _segments(
+        codes, times, q_codes, [q_time, stage_start, *starts]
+    )
     out: dict[str, np.ndarray] = {}
+    out["n_deal_touches_in_stage"] = (end - np.maximum(stage_from, start)).astype(np.float64)
+    out["deal_touch_rate_in_stage"] = out["n_deal_touches_in_stage"] / np.maximum(in_stage, 3.0)
     for w, w_start in zip(WINDOWS, window_starts, strict=True):
         out[f"n_deal_touches_{w}d"] = (end - np.maximum(w_start, start)).astype(np.float64)
     out["n_deal_touches_total"] = (end - start).astype(np.float64)
@@ -343,10 +358,16 @@ def deal_feature_encoder(custom: Sequence[Column] = ()) -> FeatureEncoder:
         "days_in_stage",
         *[reached_feature(s) for s in REACHED_STAGES],
         "n_stage_regressions",
+        "n_stage_entries",
+        "mean_days_per_past_stage",
         *[f"n_deal_touches_{w}d" for w in WINDOWS],
         "n_deal_touches_total",
+        "deal_touch_rate",
+        "n_deal_touches_in_stage",
+        "deal_touch_rate_in_stage",
         "days_since_last_deal_touch",
         "days_to_expected_close",
+        "planned_cycle_days",
         "n_close_date_slips",
         "days_slipped_total",
         "expected_close_passed",
@@ -403,9 +424,17 @@ def build_deal_features(
     created = snapshots[T.CREATED_AT].to_numpy("datetime64[us]")
     out["deal_age_days"] = (as_of - created) / _DAY
     out.update(_stage_features(q_codes, as_of, stage_history, index))
-    out.update(_touch_features(q_codes, as_of, activities, index))
+    out.update(_touch_features(q_codes, as_of, activities, index, out["days_in_stage"]))
+    # pace through the earlier stages: a deal that moved fast so far tends to keep moving
+    past = out["n_stage_entries"] - 1
+    out["mean_days_per_past_stage"] = np.where(
+        past > 0, (out["deal_age_days"] - out["days_in_stage"]) / np.maximum(past, 1), np.nan
+    )
     first_entered = snapshots[T.EXPECTED_CLOSE_DATE].to_numpy("datetime64[us]")
     out.update(_close_date_features(q_codes, as_of, first_entered, activities, index))
+    # the rep's plan at creation (how long the deal should take) and the pace of work on it
+    out["planned_cycle_days"] = _days(first_entered) - _days(created)
+    out["deal_touch_rate"] = out["n_deal_touches_total"] / np.maximum(out["deal_age_days"], 7.0)
     n, rate, cycle = owner_deals.query(snapshots[T.OWNER_ID], as_of)
     out["owner_closed_deals"] = n
     out["owner_win_rate"] = rate
@@ -419,3 +448,167 @@ def build_deal_features(
         k: pd.Series(out[k], index=snapshots.index, dtype=object) for k in encoder.categorical
     }
     return pd.DataFrame(columns, index=snapshots.index)
+
+
+# -- the lead behind the deal, as it was when the deal was created ----------------------------
+
+#: Lead attributes carried onto its deals (static contract columns of the lead).
+LEAD_CATEGORICAL: Final[tuple[str, ...]] = (
+    "source",
+    "industry",
+    "region",
+    "company_size",
+    "seniority",
+    "authority",
+    "need",
+    "timeline",
+)
+LEAD_NUMERIC: Final[tuple[str, ...]] = ("budget",)
+LEAD_CUSTOM_PREFIX: Final = "lead_"
+#: The lead's engagement before the deal was created (lead features at the deal's creation).
+LEAD_ENGAGEMENT: Final[tuple[str, ...]] = (
+    *(count_feature(t, 90) for t in ENGAGEMENT_TYPES),
+    "n_touches_total",
+    "touch_velocity",
+    "days_since_first_touch",
+    "days_since_last_touch",
+)
+
+
+def lead_custom_feature(name: str) -> str:
+    """Lead custom fields are prefixed so that they can never clash with deal columns."""
+    return f"{LEAD_CUSTOM_PREFIX}{name}"
+
+
+def close_time_feature_encoder(
+    deal_custom: Sequence[Column] = (), lead_custom: Sequence[Column] = ()
+) -> FeatureEncoder:
+    """Deal features (:func:`deal_feature_encoder`) plus the lead context of
+    :func:`lead_context_features`, in model order."""
+    deal = deal_feature_encoder(deal_custom)
+    l_num, l_cat = custom_feature_columns(lead_custom)
+    return FeatureEncoder(
+        numeric=[
+            *deal.numeric,
+            *LEAD_NUMERIC,
+            *[lead_custom_feature(c) for c in l_num],
+            "lead_bant_points",
+            "lead_age_at_deal_days",
+            *[lead_custom_feature(c) for c in LEAD_ENGAGEMENT],
+        ],
+        categorical=[
+            *deal.categorical,
+            *LEAD_CATEGORICAL,
+            *[lead_custom_feature(c) for c in l_cat],
+        ],
+    )
+
+
+def lead_context_features(
+    snapshots: pd.DataFrame,
+    leads: pd.DataFrame,
+    activities: pd.DataFrame,
+    lead_custom: Sequence[Column] = (),
+) -> pd.DataFrame:
+    """The lead behind each snapshot's deal: its static attributes (source, industry, BANT
+    answers, lead custom fields), its BANT rule points, its age when the deal was created
+    and its engagement until then (``build_lead_features`` at the deal's creation, from
+    ``activities``). All of these are fixed when the deal is created, so they are
+    point-in-time for any snapshot of the deal; the lead's outcome columns are never read.
+    Deals whose lead is unknown get missing values. Output aligned with ``snapshots``."""
+    from models.bant import total_points  # models import features; import late, one way
+
+    l_num, l_cat = custom_feature_columns(lead_custom)
+    ids = snapshots[T.LEAD_ID].astype("str").where(snapshots[T.LEAD_ID].notna(), None)
+    # only the leads these deals came from: the BANT points are the costly part
+    wanted = leads[T.LEAD_ID].isin(pd.unique(ids.dropna()))
+    lead_rows = leads[wanted.to_numpy()].drop_duplicates(T.LEAD_ID).set_index(T.LEAD_ID)
+    pos = lead_rows.index.get_indexer(ids)
+    known = pos >= 0
+    take = np.where(known, pos, 0)
+    points = total_points(lead_rows.reset_index()) if len(lead_rows) else np.zeros(0)
+    out: dict[str, Any] = {}
+
+    def pick(values: np.ndarray, fill: Any) -> np.ndarray:
+        if len(values) == 0:
+            return np.full(len(snapshots), fill, dtype=object if fill is None else np.float64)
+        picked = values[take]
+        if fill is None:
+            picked = picked.astype(object)
+            picked[~known] = None
+        else:
+            picked = np.where(known, picked.astype(np.float64), fill)
+        return picked
+
+    for name in LEAD_CATEGORICAL:
+        out[name] = pick(_text(lead_rows[name]), None)
+    for name in LEAD_NUMERIC:
+        out[name] = pick(lead_rows[name].to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
+    for name in l_num:
+        values = pd.to_numeric(lead_rows[name].astype("Float64"))
+        out[lead_custom_feature(name)] = pick(
+            values.to_numpy(dtype=np.float64, na_value=np.nan), np.nan
+        )
+    for name in l_cat:
+        out[lead_custom_feature(name)] = pick(_text(lead_rows[name]), None)
+    out["lead_bant_points"] = pick(np.asarray(points, dtype=np.float64), np.nan)
+    lead_created = lead_rows[T.CREATED_AT].to_numpy("datetime64[us]")
+    deal_created = snapshots[T.CREATED_AT].to_numpy("datetime64[us]")
+    if len(lead_created):
+        age = (deal_created - lead_created[take]) / _DAY
+        out["lead_age_at_deal_days"] = np.where(known, age, np.nan)
+    else:
+        out["lead_age_at_deal_days"] = np.full(len(snapshots), np.nan)
+    out.update(_lead_engagement(snapshots, lead_rows, activities, lead_custom))
+    # object dtype kept explicitly: pandas >= 3 would otherwise infer its ``str`` dtype
+    return pd.DataFrame(
+        {
+            k: pd.Series(v, index=snapshots.index, dtype=object if v.dtype == object else None)
+            for k, v in out.items()
+        },
+        index=snapshots.index,
+    )
+
+
+def _lead_engagement(
+    snapshots: pd.DataFrame,
+    lead_rows: pd.DataFrame,
+    activities: pd.DataFrame,
+    lead_custom: Sequence[Column],
+) -> dict[str, np.ndarray]:
+    """:data:`LEAD_ENGAGEMENT` of each snapshot's lead at its deal's creation, computed once
+    per deal (snapshots repeat deals) with the lead feature function."""
+    firsts = snapshots.drop_duplicates(T.DEAL_ID)
+    pos = lead_rows.index.get_indexer(
+        firsts[T.LEAD_ID].astype("str").where(firsts[T.LEAD_ID].notna(), None)
+    )
+    known = pos >= 0
+    at_creation = lead_rows.reset_index().iloc[pos[known]].reset_index(drop=True)
+    at_creation[AS_OF] = firsts[T.CREATED_AT].to_numpy("datetime64[us]")[known]
+    per_deal = np.full((len(firsts), len(LEAD_ENGAGEMENT)), np.nan)
+    if len(at_creation):
+        lead = build_lead_features(
+            at_creation, activities, OwnerHistory.from_leads(at_creation), lead_custom
+        )
+        per_deal[known] = lead[list(LEAD_ENGAGEMENT)].to_numpy(dtype=np.float64)
+    ids = pd.Index(firsts[T.DEAL_ID].astype("str"))
+    rows = ids.get_indexer(snapshots[T.DEAL_ID].astype("str"))
+    return {lead_custom_feature(name): per_deal[rows, j] for j, name in enumerate(LEAD_ENGAGEMENT)}
+
+
+def build_close_time_features(
+    snapshots: pd.DataFrame,
+    *,
+    leads: pd.DataFrame,
+    stage_history: pd.DataFrame,
+    activities: pd.DataFrame,
+    owner_deals: OwnerDealHistory,
+    deal_custom: Sequence[Column] = (),
+    lead_custom: Sequence[Column] = (),
+) -> pd.DataFrame:
+    """The close-time model's features: :func:`build_deal_features` joined with
+    :func:`lead_context_features`; columns as :func:`close_time_feature_encoder` lists them.
+    The one feature path for training snapshots, batch outlooks and the HTTP service."""
+    deal = build_deal_features(snapshots, stage_history, activities, owner_deals, deal_custom)
+    lead = lead_context_features(snapshots, leads, activities, lead_custom)
+    return pd.concat([deal, lead], axis=1)

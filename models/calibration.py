@@ -305,6 +305,31 @@ def fit_platt(raw_p: npt.ArrayLike, y: npt.ArrayLike) -> PlattCalibrator:
     return PlattCalibrator(a=a, b=b)
 
 
+def fit_platt_shape(raw_p: npt.ArrayLike, y: npt.ArrayLike) -> PlattCalibrator:
+    """Platt's slope from validation rows, with the intercept set so that the calibrated
+    mean on those rows equals the raw mean: the calibrator corrects how spread out the
+    model's probabilities are, not their level.
+
+    For models trained on years of history and validated on one recent period: that
+    period's own level (a good or bad quarter) is noise to the model, while the spread
+    (over- or under-confidence) is a property of the model that carries over. A negative
+    slope is set to 0 as in :func:`fit_platt`."""
+    raw = _as_probabilities(raw_p)
+    labels = _as_labels(y, raw.size)
+    z = logit(raw)
+    a, _ = fit_logistic(z, labels)
+    a = max(a, 0.0)
+    target = float(raw.mean())
+    lo, hi = -20.0, 20.0
+    for _ in range(100):  # bisection: the calibrated mean increases with the intercept
+        mid = 0.5 * (lo + hi)
+        if float(sigmoid(a * z + mid).mean()) < target:
+            lo = mid
+        else:
+            hi = mid
+    return PlattCalibrator(a=a, b=0.5 * (lo + hi))
+
+
 def fit_isotonic(raw_p: npt.ArrayLike, y: npt.ArrayLike) -> IsotonicCalibrator:
     """Fit isotonic calibration on (raw score, label) rows of validation data."""
     raw = _as_probabilities(raw_p)

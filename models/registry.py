@@ -191,12 +191,19 @@ class PromotionRule(BaseModel):
         return all(ok for ok, _ in results), [text for _, text in results]
 
 
-#: lead-conversion: AUC may drop by at most 0.005, log loss may not rise
+#: lead-conversion: AUC may drop by at most 0.005, log loss may not rise;
+#: deal-close-time: concordance may drop by at most 0.005, the 90-day Brier may not rise
 DEFAULT_RULES: Final[dict[str, PromotionRule]] = {
     "lead-conversion": PromotionRule(
         criteria=(
             MetricCriterion(metric="auc", direction="higher_is_better", tolerance=0.005),
             MetricCriterion(metric="log_loss", direction="lower_is_better", tolerance=0.0),
+        )
+    ),
+    "deal-close-time": PromotionRule(
+        criteria=(
+            MetricCriterion(metric="c_index", direction="higher_is_better", tolerance=0.005),
+            MetricCriterion(metric="brier_90d", direction="lower_is_better", tolerance=0.0),
         )
     ),
 }

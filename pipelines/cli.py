@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "validate",
     "train",
     "evaluate",
+    "outlook",
     "promote",
     "demo",
 )

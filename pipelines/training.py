@@ -65,11 +65,7 @@ def load_dataset(
     """
     valid = load_valid_tables(Path(data_dir), validation)
     manifest = read_manifest(Path(data_dir))
-    truth = None
-    if manifest.has_truth:
-        path = Path(data_dir) / TRUTH_DIR / f"leads.{manifest.file_format}"
-        if path.is_file():
-            truth = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    truth = read_truth(Path(data_dir), manifest, "leads")
     end_date = manifest.provenance.get("end_date")
     data_end = (
         pd.Timestamp(end_date) + pd.Timedelta(days=1) if end_date else data_end_of(valid.tables)
@@ -82,6 +78,17 @@ def load_dataset(
         },
     }
     return valid.tables, manifest, truth, data_end, contract_summary
+
+
+def read_truth(data_dir: Path, manifest: Any, table: str) -> pd.DataFrame | None:
+    """The generator's truth table ``table`` (``leads`` or ``deals``), or None for data that
+    has none (every real CRM export)."""
+    if not manifest.has_truth:
+        return None
+    path = Path(data_dir) / TRUTH_DIR / f"{table}.{manifest.file_format}"
+    if not path.is_file():
+        return None
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
 def numeric_metrics(tree: dict[str, Any]) -> dict[str, Any]:
