@@ -14,7 +14,13 @@ from collections.abc import Sequence
 
 from benchmarks.harness import RESULTS_DIR
 
-BENCHMARKS: tuple[str, ...] = ("bench_generate", "bench_validate", "bench_train_conversion")
+BENCHMARKS: tuple[str, ...] = (
+    "bench_generate",
+    "bench_validate",
+    "bench_train_conversion",
+    "bench_train_close_time",
+    "bench_outlook",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -587,9 +587,9 @@ def _lead_engagement(
     at_creation[AS_OF] = firsts[T.CREATED_AT].to_numpy("datetime64[us]")[known]
     per_deal = np.full((len(firsts), len(LEAD_ENGAGEMENT)), np.nan)
     if len(at_creation):
-        lead = build_lead_features(
-            at_creation, activities, OwnerHistory.from_leads(at_creation), lead_custom
-        )
+        # the owner record is not used here; a blank outcome keeps lead outcomes unread
+        owners = OwnerHistory.from_leads(at_creation.assign(**{T.CONVERTED_AT: pd.NaT}))
+        lead = build_lead_features(at_creation, activities, owners, lead_custom)
         per_deal[known] = lead[list(LEAD_ENGAGEMENT)].to_numpy(dtype=np.float64)
     ids = pd.Index(firsts[T.DEAL_ID].astype("str"))
     rows = ids.get_indexer(snapshots[T.DEAL_ID].astype("str"))
@@ -611,4 +611,5 @@ def build_close_time_features(
     The one feature path for training snapshots, batch outlooks and the HTTP service."""
     deal = build_deal_features(snapshots, stage_history, activities, owner_deals, deal_custom)
     lead = lead_context_features(snapshots, leads, activities, lead_custom)
-    return pd.concat([deal, lead], axis=1)
+    names = close_time_feature_encoder(deal_custom, lead_custom).feature_names
+    return pd.concat([deal, lead], axis=1)[names]

@@ -154,6 +154,8 @@ class CloseTimeModel:
     dwell: StageDwell
     flag_config: RiskFlagConfig
     meta: dict[str, Any] = field(default_factory=dict)
+    #: flags the training data cannot support (e.g. "silent" when it has no deal activity)
+    flags_disabled: list[str] = field(default_factory=list)
 
     @property
     def feature_names(self) -> list[str]:
@@ -223,9 +225,7 @@ class CloseTimeModel:
         out = self.outlook(self.encoder.transform(raw))
         days_to = raw["days_to_expected_close"].to_numpy(np.float64)
         p_by_expected = out.won_by_expected(days_to)
-        flags = flag_deals(
-            raw, p_won_by_expected=p_by_expected, dwell=self.dwell, config=self.flag_config
-        )
+        flags = self.flags(raw, out)
         as_of = snapshots[AS_OF].to_numpy("datetime64[us]")
         day0 = as_of.astype("datetime64[D]")
         expected = np.where(
@@ -251,6 +251,20 @@ class CloseTimeModel:
         )
         return table, flags
 
+    def flags(self, raw: pd.DataFrame, outlook: Outlook) -> list[list[RiskFlag]]:
+        """Risk flags of raw feature rows given their outlook (flags the training data
+        could not support are left out: see :attr:`flags_disabled`)."""
+        days_to = raw["days_to_expected_close"].to_numpy(np.float64)
+        flags = flag_deals(
+            raw,
+            p_won_by_expected=outlook.won_by_expected(days_to),
+            dwell=self.dwell,
+            config=self.flag_config,
+        )
+        if not self.flags_disabled:
+            return flags
+        return [[f for f in row if f.code not in self.flags_disabled] for row in flags]
+
     # -- bundle ---------------------------------------------------------------------------
     def save(
         self, directory: Path, *, metrics: dict[str, Any], fingerprint: dict[str, Any]
@@ -268,6 +282,7 @@ class CloseTimeModel:
             "risk_flags": {
                 "config": self.flag_config.model_dump(mode="json"),
                 "stage_dwell": self.dwell.to_dict(),
+                "disabled": list(self.flags_disabled),
             },
             "fingerprint": fingerprint,
             "metrics": metrics,
@@ -303,6 +318,7 @@ class CloseTimeModel:
             dwell=StageDwell.from_dict(flags["stage_dwell"]),
             flag_config=RiskFlagConfig.model_validate(flags["config"]),
             meta=dict(payload.get("meta", {})),
+            flags_disabled=list(flags.get("disabled", [])),
         )
 
 

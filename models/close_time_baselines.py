@@ -397,10 +397,17 @@ class CauseSpecificCox:
         self._offsets: dict[str, float] = {}
         for cause, name in ((WON, "won"), (LOST, "lost")):
             if not (e_fit == cause).any():
-                raise ValueError(
-                    f"{who}: no {name} event within the {self.horizon_weeks}-week horizon "
-                    "among the training rows; widen the training window"
-                )
+                if cause == WON:
+                    raise ValueError(
+                        f"{who}: no won event within the {self.horizon_weeks}-week horizon "
+                        "among the training rows; widen the training window"
+                    )
+                # a CRM that never records losses (e.g. Olist): no lost hazard to fit
+                self.notes.append("no lost event in the training rows: lost hazard is zero")
+                self.coefficients_[name] = pd.Series(0.0, index=design.names_, name=name)
+                self._offsets[name] = 0.0
+                self.cumulative_hazard_[name] = np.zeros(self.horizon_weeks)
+                continue
             data["_event"] = (e_fit == cause).astype(np.int64)
             fitter = self._fit_cause(data, name)
             beta = fitter.params_.to_numpy(dtype=np.float64)

@@ -42,7 +42,7 @@ from models.deal_snapshots import (
     deal_windows,
     split_snapshots,
 )
-from models.risk_flags import RiskFlagConfig, fit_stage_dwell, flag_deals, load_risk_flag_config
+from models.risk_flags import RiskFlagConfig, fit_stage_dwell, load_risk_flag_config
 from models.survival_metrics import survival_report
 
 SCORERS_NOTE = (
@@ -185,6 +185,9 @@ def train_and_evaluate_close_time(
 
     fitted = fit()
     model = fitted.model
+    acts = tables["activities"]
+    if not acts[T.DEAL_ID].notna().any():
+        model.flags_disabled.append("silent")  # the export records no work on deals at all
     model.meta |= {"windows": windows.to_dict(), "counts": counts}
     test = parts["test"]
     outlook = model.outlook(model.encoder.transform(x["test"]))
@@ -237,13 +240,17 @@ def _baselines(
     curves["km_stage"], _ = km.predict_cif(_stage_of(x["test"]))
     cox = CauseSpecificCox(horizon_weeks=horizon).fit(x["train"], t, e)
     curves["cox"], _ = cox.predict_cif(x["test"])
-    rep = RepDateBaseline(horizon_weeks=horizon).fit(
-        t, e, _stage_of(x["train"]), x["train"]["days_to_expected_close"].to_numpy()
-    )
     days_to = x["test"]["days_to_expected_close"].to_numpy()
-    curves["rep_date"], _ = rep.predict_cif(_stage_of(x["test"]), days_to)
+    rep: RepDateBaseline | None = None
+    try:
+        rep = RepDateBaseline(horizon_weeks=horizon).fit(
+            t, e, _stage_of(x["train"]), x["train"]["days_to_expected_close"].to_numpy()
+        )
+        curves["rep_date"], _ = rep.predict_cif(_stage_of(x["test"]), days_to)
+    except ValueError as exc:  # e.g. a CRM export without expected close dates
+        out["rep_date"] = {"skipped": str(exc)}
     for name, cif in curves.items():
-        median = rep.median_won_days(days_to) if name == "rep_date" else None
+        median = rep.median_won_days(days_to) if name == "rep_date" and rep else None
         out[name] = evaluate_curves(test, cif, median_won_days=median, horizon_weeks=horizon)
     if cox.notes:
         out["cox"]["notes"] = list(cox.notes)
@@ -285,23 +292,30 @@ def _oracle(
 def _flag_report(
     model: CloseTimeModel, test: pd.DataFrame, features: pd.DataFrame, outlook: Outlook
 ) -> dict[str, Any]:
-    """How often each flag fires on the test snapshots and how those deals fared: the
-    share won within 90 days with and without the flag (flags earn trust this way)."""
+    """How often each flag fires on the test snapshots and how those deals fared, flagged
+    vs not: the share won within 90 days, and for ``unlikely_by_expected_date`` (a claim
+    about the date, not the deal) the share won by the rep's expected date."""
     days_to = features["days_to_expected_close"].to_numpy(np.float64)
-    p_by_expected = outlook.won_by_expected(days_to)
-    flags = flag_deals(
-        features, p_won_by_expected=p_by_expected, dwell=model.dwell, config=model.flag_config
-    )
-    won_90 = ((test[EVENT] == WON) & (test[TIME] <= 90)).to_numpy()
+    flags = model.flags(features, outlook)
+    won, time = (test[EVENT] == WON).to_numpy(), test[TIME].to_numpy(np.float64)
+    outcomes = {
+        "won_90d": won & (time <= 90),
+        "won_by_expected_date": won & (time <= np.nan_to_num(days_to, nan=-1.0)),
+    }
     out: dict[str, Any] = {}
-    codes = sorted({f.code for row in flags for f in row})
-    for code in codes:
+    for code in sorted({f.code for row in flags for f in row}):
         has = np.array([any(f.code == code for f in row) for row in flags], dtype=bool)
+        measure = "won_by_expected_date" if code == "unlikely_by_expected_date" else "won_90d"
+        hit = outcomes[measure]
+        if measure == "won_by_expected_date":  # only deals whose date was still ahead
+            ahead = np.nan_to_num(days_to, nan=-1.0) >= 0
+            has, hit = has[ahead], hit[ahead]
         out[code] = {
             "n": int(has.sum()),
-            "share": float(has.mean()),
-            "won_90d_rate_flagged": float(won_90[has].mean()) if has.any() else None,
-            "won_90d_rate_unflagged": float(won_90[~has].mean()) if (~has).any() else None,
+            "share": float(has.mean()) if len(has) else 0.0,
+            "outcome": measure,
+            "rate_flagged": float(hit[has].mean()) if has.any() else None,
+            "rate_unflagged": float(hit[~has].mean()) if (~has).any() else None,
         }
     return out
 

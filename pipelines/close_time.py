@@ -43,7 +43,10 @@ def flat_metrics(report: dict[str, Any]) -> dict[str, Any]:
     """The headline metrics under the names the CLI documents."""
     out: dict[str, Any] = _headline(report)
     out["n_test"] = report.get("n")
-    out["baselines"] = {k: _headline(v) for k, v in report.get("baselines", {}).items()}
+    out["baselines"] = {
+        k: ({"skipped": v["skipped"]} if "skipped" in v else _headline(v))
+        for k, v in report.get("baselines", {}).items()
+    }
     if "oracle" in report:
         out["oracle"] = {k: report["oracle"].get(k) for k in HEADLINE} | {
             "n": report["oracle"].get("n")
@@ -144,6 +147,12 @@ def train_close_time(
 
 def load_version(registry: R.RegistrySettings, version: int | str) -> CloseTimeModel:
     """A registered close-time model (``champion`` or a number), verified on download."""
+    if version == R.CHAMPION and R.champion(registry, KIND) is None:
+        raise ValueError(
+            f"no {KIND} model is the champion in {registry.resolved_tracking_uri}; train "
+            "one first: leadcast train close-time --data DIR (or set LEADCAST_HOME / "
+            "MLFLOW_TRACKING_URI to the store that has it)"
+        )
     resolved = R.get_version(registry, KIND, version)
     with tempfile.TemporaryDirectory(prefix="leadcast-close-time-") as tmp:
         model = CloseTimeModel.load(

@@ -1,8 +1,10 @@
 """``leadcast demo``: the whole job on embedded defaults, from nothing.
 
 Generates a seeded demo CRM history under ``$LEADCAST_HOME/demo-data``, validates it
-against the data contracts, trains the lead-conversion model (registered in the local
-MLflow store, promoted to champion when it beats the current one) and prints a summary.
+against the data contracts, trains the lead-conversion model and the deal close-time model
+(each registered in the local MLflow store and promoted to champion when it beats the
+current one), shows the outlook of the deals open at the end of the history, and prints a
+summary.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def register(sub: Any) -> None:
 def execute(args: argparse.Namespace) -> int:
     from data_contracts.validation import ValidationSettings, validate_dataset
     from models.registry import RegistrySettings
-    from pipelines.commands.train import print_conversion_report
+    from pipelines.close_time import train_close_time
+    from pipelines.commands.train import print_close_time_report, print_conversion_report
     from pipelines.demo_crm import GeneratorConfig, generate, summarize, write_generated
     from pipelines.training import train_conversion
 
@@ -93,9 +96,49 @@ def execute(args: argparse.Namespace) -> int:
     else:
         console.print(f"[yellow]{outcome.message}")
 
+    console.rule("[bold]4. Train, register and promote the deal close-time model")
+    with console.status("training") as status:
+        deal_outcome = train_close_time(
+            data_dir, registry=registry, progress=lambda msg: status.update(msg)
+        )
+    summary["close_time_model"] = deal_outcome.to_json()
+    if deal_outcome.trained:
+        print_close_time_report(console, deal_outcome.to_json())
+        console.print(
+            f"deal-close-time version {deal_outcome.model_version} registered: "
+            f"{deal_outcome.message}"
+        )
+        summary["open_deals"] = _open_deals(data_dir, registry, end, console)
+    else:
+        console.print(f"[yellow]{deal_outcome.message}")
+
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         console.rule("[bold]Summary")
         console.print_json(json.dumps(summary["generated"], default=str))
     return 0
+
+
+def _open_deals(data_dir: Path, registry: Any, end: Any, console: Console) -> dict[str, Any]:
+    """The outlook of the deals open at the end of the history, in brief."""
+    import pandas as pd
+
+    from pipelines.close_time import outlook
+
+    as_of = pd.Timestamp(end) + pd.Timedelta(days=1)
+    table, flags, version = outlook(data_dir, registry=registry, as_of=as_of)
+    expected = float((table["amount"].fillna(0.0) * table["p_won_90d"]).sum())
+    flagged = sum(1 for row in flags if row)
+    console.print(
+        f"{len(table):,} deals open on {as_of.date()}: expected bookings within 90 days "
+        f"{expected:,.0f}; {flagged:,} carry a risk flag. See them all with: leadcast "
+        f"outlook --data {data_dir} --as-of {as_of.date()}"
+    )
+    return {
+        "as_of": str(as_of.date()),
+        "open_deals": len(table),
+        "expected_bookings_90d": expected,
+        "flagged": flagged,
+        "model_version": version,
+    }

@@ -126,6 +126,9 @@ def print_close_time_report(console: Console, result: dict[str, Any]) -> None:
 
     row("LightGBM hazards (calibrated)", result)
     for name, m in result.get("baselines", {}).items():
+        if "skipped" in m:
+            console.print(f"{name}: skipped — {m['skipped']}")
+            continue
         row(name, m)
     if result.get("oracle"):
         row("oracle (true laws)", result["oracle"])
@@ -135,11 +138,10 @@ def print_close_time_report(console: Console, result: dict[str, Any]) -> None:
     flags = result.get("risk_flags") or {}
     if flags:
         console.print(
-            "Risk flags on the test snapshots (share flagged; won within 90 days flagged vs "
-            "not): "
+            "Risk flags on the test snapshots — share flagged; outcome rate flagged vs not: "
             + "; ".join(
-                f"{code} {m['share']:.1%} ({fmt(m['won_90d_rate_flagged'], 2)} vs "
-                f"{fmt(m['won_90d_rate_unflagged'], 2)})"
+                f"{code} {m['share']:.1%}; {m['outcome'].replace('_', ' ')} "
+                f"{fmt(m['rate_flagged'], 2)} vs {fmt(m['rate_unflagged'], 2)}"
                 for code, m in flags.items()
             )
         )

@@ -283,3 +283,13 @@ def test_rep_date__rejects_bad_inputs_and_predict_before_fit(rep_data: tuple) ->
         fitted.predict_cif(["proposal", "proposal"], [3.0])
     with pytest.raises(ValueError, match="no training row was won"):
         RepDateBaseline().fit([10.0, 20.0], [LOST, WON], ["a", "a"], [np.nan, np.nan])
+
+
+def test_cox_without_any_lost_event_fits_a_zero_lost_hazard() -> None:
+    """CRMs that never record a loss (Olist): the won model still fits, lost stays zero."""
+    features, time, event = _cox_data(3000, seed=4)
+    event = np.where(event == LOST, CENSORED, event)
+    cox = CauseSpecificCox(horizon_weeks=10).fit(features, time, event)
+    cif_won, cif_lost = cox.predict_cif(features.iloc[:50])
+    assert np.all(cif_lost == 0.0) and np.all(cif_won[:, -1] > 0.0)
+    assert any("no lost event" in note for note in cox.notes)
