@@ -43,7 +43,7 @@ from models.deal_snapshots import (
     split_snapshots,
 )
 from models.risk_flags import RiskFlagConfig, fit_stage_dwell, load_risk_flag_config
-from models.survival_metrics import survival_report
+from models.survival_metrics import brier_difference, survival_report
 
 SCORERS_NOTE = (
     "km_stage: Aalen–Johansen (competing-risks Kaplan–Meier) per current stage; "
@@ -204,6 +204,18 @@ def train_and_evaluate_close_time(
     if settings.baselines:
         report["baselines"], curves = _baselines(parts, x, horizon)
         report["baselines_note"] = SCORERS_NOTE
+        # is the model's edge real? paired, deal-clustered bootstrap of the Brier gap
+        report["brier_90d_vs_baselines"] = {
+            name: brier_difference(
+                test[TIME].to_numpy(),
+                test[EVENT].to_numpy(),
+                outlook.p_won[90],
+                curve_at(cif, 90.0),
+                90.0,
+                test[T.DEAL_ID].to_numpy(),
+            )
+            for name, cif in curves.items()
+        }
     if truth_deals is not None:
         report["oracle"] = _oracle(test, x["test"], truth_deals, horizon)
     if settings.compare_naive:

@@ -287,7 +287,8 @@ def censoring_survival(time: npt.ArrayLike, event: npt.ArrayLike) -> CensoringSu
 # --- Brier score and calibration at t ---------------------------------------------------
 
 
-def _ipcw_brier(t: FloatArray, e: IntArray, p: FloatArray, horizon: float) -> float:
+def _ipcw_terms(t: FloatArray, e: IntArray, horizon: float) -> tuple[FloatArray, FloatArray]:
+    """Per-row IPCW weights and 0/1 targets of the Brier score at ``horizon``."""
     g = _censoring_km(t, e)
     closed = (e != CENSORED) & (t <= horizon)
     later = t > horizon
@@ -295,8 +296,54 @@ def _ipcw_brier(t: FloatArray, e: IntArray, p: FloatArray, horizon: float) -> fl
     # divisions below never see a zero where their weight is used
     g_at = np.where(closed, g.left(t), np.where(later, g(horizon), 1.0))
     weight = np.where(closed | later, 1.0 / np.where(g_at > 0, g_at, 1.0), 0.0)
-    target = (closed & (e == WON)).astype(np.float64)
+    return weight, (closed & (e == WON)).astype(np.float64)
+
+
+def _ipcw_brier(t: FloatArray, e: IntArray, p: FloatArray, horizon: float) -> float:
+    weight, target = _ipcw_terms(t, e, horizon)
     return float(np.sum(weight * (p - target) ** 2) / t.size)
+
+
+def brier_difference(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    p_a: npt.ArrayLike,
+    p_b: npt.ArrayLike,
+    t_days: float,
+    groups: npt.ArrayLike,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Brier(a) − Brier(b) at ``t_days`` on the same rows, with a 95% bootstrap interval
+    that resamples whole ``groups`` (deals: the snapshots of one deal are dependent).
+    Negative means ``a`` is better; an interval below zero means reliably better.
+    The censoring weights are those of the full sample (held fixed under resampling)."""
+    t, e = _check_outcomes(time, event)
+    a = _check_values("p_a", p_a, t.size, probability=True)
+    b = _check_values("p_b", p_b, t.size, probability=True)
+    horizon = _check_days("t_days", t_days)
+    labels = np.asarray(groups).astype(str)
+    if labels.shape != t.shape:
+        raise ValueError(f"groups has {labels.size} values for {t.size} rows; pass one per row")
+    codes, group = np.unique(labels, return_inverse=True)
+    if t.size == 0:
+        nan = _undefined("Brier difference", "no rows")
+        return {"difference": nan, "ci_low": nan, "ci_high": nan}
+    weight, target = _ipcw_terms(t, e, horizon)
+    delta = weight * ((a - target) ** 2 - (b - target) ** 2)
+    per_group = np.bincount(group, weights=delta, minlength=codes.size)
+    rows = np.bincount(group, minlength=codes.size).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, codes.size, size=(n_boot, codes.size))
+    boot = per_group[draws].sum(axis=1) / rows[draws].sum(axis=1)
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return {
+        "difference": float(delta.sum() / t.size),
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "groups": int(codes.size),
+    }
 
 
 def brier_score_won(

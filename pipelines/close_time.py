@@ -53,6 +53,8 @@ def flat_metrics(report: dict[str, Any]) -> dict[str, Any]:
         }
     if "naive_open_as_lost" in report:
         out["naive_open_as_lost"] = _headline(report["naive_open_as_lost"])
+    if "brier_90d_vs_baselines" in report:
+        out["brier_90d_vs_baselines"] = report["brier_90d_vs_baselines"]
     out["risk_flags"] = report.get("risk_flags", {})
     return out
 

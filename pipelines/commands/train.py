@@ -135,6 +135,15 @@ def print_close_time_report(console: Console, result: dict[str, Any]) -> None:
     if result.get("naive_open_as_lost"):
         row("same model, open deals as lost", result["naive_open_as_lost"])
     console.print(table)
+    gaps = result.get("brier_90d_vs_baselines") or {}
+    if gaps:
+        console.print(
+            "Brier 90d, model − baseline (95% interval, deals resampled): "
+            + "; ".join(
+                f"{name} {g['difference']:+.4f} [{g['ci_low']:+.4f}, {g['ci_high']:+.4f}]"
+                for name, g in gaps.items()
+            )
+        )
     flags = result.get("risk_flags") or {}
     if flags:
         console.print(

@@ -345,3 +345,25 @@ def test_survival_metrics__reject_bad_predictions_and_days() -> None:
         S.median_close_mae(time, event, [-3.0, 1.0])
     with pytest.raises(ValueError, match=r"p_won\[30\] must hold probabilities"):
         S.survival_report(time, event, {30: [0.1, -0.1]}, score=[0.1, 0.2])
+
+
+def test_brier_difference__sign_interval_and_equality_with_the_brier_scores() -> None:
+    rng = np.random.default_rng(8)
+    n = 4000
+    deals = rng.integers(0, 800, n)  # five snapshots per deal on average
+    truth = rng.uniform(0.1, 0.9, 800)[deals]
+    won = rng.random(n) < truth
+    time = np.where(won, rng.uniform(1, 80, n), rng.uniform(100, 200, n))
+    event = np.where(won, WON, LOST)
+    good, noisy = truth, np.clip(truth + rng.normal(0, 0.2, n), 0, 1)
+    gap = S.brier_difference(time, event, good, noisy, 90.0, deals, n_boot=400)
+    expected = S.brier_score_won(time, event, good, 90.0) - S.brier_score_won(
+        time, event, noisy, 90.0
+    )
+    assert gap["difference"] == pytest.approx(expected)
+    assert gap["ci_low"] < gap["difference"] < gap["ci_high"] < 0
+    assert gap["groups"] == len(np.unique(deals))
+    same = S.brier_difference(time, event, good, good, 90.0, deals, n_boot=50)
+    assert same["difference"] == same["ci_low"] == same["ci_high"] == 0.0
+    with pytest.raises(ValueError, match="groups"):
+        S.brier_difference(time, event, good, good, 90.0, deals[:-1])
