@@ -48,8 +48,10 @@ def flat_metrics(report: dict[str, Any]) -> dict[str, Any]:
         for k, v in report.get("baselines", {}).items()
     }
     if "oracle" in report:
-        out["oracle"] = {k: report["oracle"].get(k) for k in HEADLINE} | {
-            "n": report["oracle"].get("n")
+        oracle = report["oracle"]
+        out["oracle"] = {k: oracle.get(k) for k in HEADLINE} | {
+            "n": oracle.get("n"),
+            "observable_ceiling_c_index": oracle.get("observable_ceiling_c_index"),
         }
     if "naive_open_as_lost" in report:
         out["naive_open_as_lost"] = _headline(report["naive_open_as_lost"])

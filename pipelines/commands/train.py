@@ -135,6 +135,12 @@ def print_close_time_report(console: Console, result: dict[str, Any]) -> None:
     if result.get("naive_open_as_lost"):
         row("same model, open deals as lost", result["naive_open_as_lost"])
     console.print(table)
+    ceiling = (result.get("oracle") or {}).get("observable_ceiling_c_index")
+    if ceiling is not None:
+        console.print(
+            f"c-index ceiling from these features (a regression on the truth itself): "
+            f"{ceiling:.4f} — the rest of the oracle's lead is hidden information"
+        )
     gaps = result.get("brier_90d_vs_baselines") or {}
     if gaps:
         console.print(
