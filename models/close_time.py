@@ -225,7 +225,7 @@ class CloseTimeModel:
         out = self.outlook(self.encoder.transform(raw))
         days_to = raw["days_to_expected_close"].to_numpy(np.float64)
         p_by_expected = out.won_by_expected(days_to)
-        flags = self.flags(raw, out)
+        flags = self.flags(raw, p_by_expected)
         as_of = snapshots[AS_OF].to_numpy("datetime64[us]")
         day0 = as_of.astype("datetime64[D]")
         expected = np.where(
@@ -251,13 +251,13 @@ class CloseTimeModel:
         )
         return table, flags
 
-    def flags(self, raw: pd.DataFrame, outlook: Outlook) -> list[list[RiskFlag]]:
-        """Risk flags of raw feature rows given their outlook (flags the training data
-        could not support are left out: see :attr:`flags_disabled`)."""
-        days_to = raw["days_to_expected_close"].to_numpy(np.float64)
+    def flags(self, raw: pd.DataFrame, p_won_by_expected: np.ndarray) -> list[list[RiskFlag]]:
+        """Risk flags of raw feature rows given P(won by the expected date) from their
+        outlook (:meth:`Outlook.won_by_expected`); flags the training data could not
+        support are left out (see :attr:`flags_disabled`)."""
         flags = flag_deals(
             raw,
-            p_won_by_expected=outlook.won_by_expected(days_to),
+            p_won_by_expected=p_won_by_expected,
             dwell=self.dwell,
             config=self.flag_config,
         )

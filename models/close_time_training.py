@@ -217,9 +217,9 @@ def train_and_evaluate_close_time(
             for name, cif in curves.items()
         }
     if truth_deals is not None:
-        report["oracle"] = _oracle(test, x["test"], truth_deals, horizon)
+        report["oracle"], ok_test = _oracle(test, x["test"], truth_deals, horizon)
         report["oracle"]["observable_ceiling_c_index"] = _observable_ceiling(
-            parts, x, model, truth_deals, horizon
+            parts, x, model, truth_deals, horizon, ok_test
         )
     if settings.compare_naive:
         naive = fit(naive=True).model
@@ -295,13 +295,14 @@ def oracle_curves(
 
 def _oracle(
     test: pd.DataFrame, features: pd.DataFrame, truth_deals: pd.DataFrame, horizon: int
-) -> dict[str, Any]:
-    """The truth's laws scored like every other scorer, on the test rows they apply to."""
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The truth's laws scored like every other scorer, on the test rows they apply to
+    (returned as a mask beside the metrics)."""
     cif, ok = oracle_curves(features, test[T.DEAL_ID], truth_deals, horizon)
     rows = test[ok].reset_index(drop=True)
     out = evaluate_curves(rows, cif[ok], horizon_weeks=horizon)
     out["rows_without_truth"] = int((~ok).sum())
-    return out
+    return out, ok
 
 
 def _observable_ceiling(
@@ -310,6 +311,7 @@ def _observable_ceiling(
     model: CloseTimeModel,
     truth_deals: pd.DataFrame,
     horizon: int,
+    ok_test: np.ndarray,
 ) -> float:
     """How well *any* model of these features could rank: a regression of the oracle's own
     won incidence at the horizon (logit) on the model's features, fitted on the training
@@ -318,13 +320,9 @@ def _observable_ceiling(
     between the model and this is the model's to close. Generated data only."""
     import lightgbm as lgb
 
-    def target(part: str) -> tuple[np.ndarray, np.ndarray]:
-        cif, ok = oracle_curves(x[part], parts[part][T.DEAL_ID], truth_deals, horizon)
-        p = np.clip(cif[:, -1], 1e-6, 1 - 1e-6)
-        return np.log(p / (1 - p)), ok
-
-    y_train, ok_train = target("train")
-    _, ok_test = target("test")
+    cif, ok_train = oracle_curves(x["train"], parts["train"][T.DEAL_ID], truth_deals, horizon)
+    p = np.clip(cif[:, -1], 1e-6, 1 - 1e-6)
+    y_train = np.log(p / (1 - p))
     enc = model.encoder
     booster = lgb.train(
         {
@@ -358,7 +356,7 @@ def _flag_report(
     vs not: the share won within 90 days, and for ``unlikely_by_expected_date`` (a claim
     about the date, not the deal) the share won by the rep's expected date."""
     days_to = features["days_to_expected_close"].to_numpy(np.float64)
-    flags = model.flags(features, outlook)
+    flags = model.flags(features, outlook.won_by_expected(days_to))
     won, time = (test[EVENT] == WON).to_numpy(), test[TIME].to_numpy(np.float64)
     outcomes = {
         "won_90d": won & (time <= 90),

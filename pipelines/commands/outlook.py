@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
 def _records(table: Any, flags: list[list[Any]]) -> list[dict[str, Any]]:
     records = json.loads(table.drop(columns=["flags"]).to_json(orient="records", date_format="iso"))
     for record, row in zip(records, flags, strict=True):
-        record["flags"] = [f.model_dump() if hasattr(f, "model_dump") else vars(f) for f in row]
+        record["flags"] = [f.model_dump() for f in row]
     return records
 
 
@@ -54,6 +54,7 @@ def execute(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from models.registry import RegistrySettings
+    from models.risk_flags import flag_counts
     from pipelines.close_time import outlook
 
     version: int | str = int(args.version) if str(args.version).isdigit() else args.version
@@ -95,13 +96,10 @@ def execute(args: argparse.Namespace) -> int:
             r["flags"] or "",
         )
     console.print(view)
-    counts: dict[str, int] = {}
-    for row in flags:
-        for f in row:
-            counts[f.code] = counts.get(f.code, 0) + 1
+    counts = {code: n for code, n in flag_counts(flags).items() if n}
     expected = float((table["amount"].fillna(0.0) * table["p_won_90d"]).sum())
     console.print(
         f"expected bookings within 90 days: {expected:,.0f}; flags: "
-        + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")
+        + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
     )
     return 0
