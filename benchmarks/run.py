@@ -20,6 +20,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench_train_conversion",
     "bench_train_close_time",
     "bench_outlook",
+    "bench_forecast",
 )
 
 

@@ -174,3 +174,40 @@ def feature_importance_chart(
     axes.set_title(title)
     axes.grid(axis="x", alpha=0.3)
     return figure
+
+
+def backtest_fan_chart(
+    periods: Sequence[Mapping[str, object]], *, currency: str = "", title: str = "Backtest"
+) -> Figure:
+    """Forecast bands against actual bookings over time, one point per backtest period:
+    the model's 80% (P10–P90) and 50% (P25–P75) bands and P50, the stage-weighted
+    baseline's P50, and the actual bookings (filled when inside the 80% band, hollow when
+    outside). ``periods``: the ``periods`` records of :class:`models.backtest.BacktestResult`."""
+    import matplotlib.dates as mdates
+
+    figure = _figure(9.0, 4.6)
+    ax = figure.add_subplot()
+    when = np.array([np.datetime64(str(p["period_start"]), "D") for p in periods])
+
+    def series(block: str, key: str) -> np.ndarray:
+        return np.array([float(p[block][key]) for p in periods], dtype=np.float64)  # type: ignore[index]
+
+    ax.fill_between(when, series("model", "p10"), series("model", "p90"), color=_MODEL_COLOUR,
+                    alpha=0.18, step="mid", label="model 80% band")  # fmt: skip
+    ax.fill_between(when, series("model", "p25"), series("model", "p75"), color=_MODEL_COLOUR,
+                    alpha=0.30, step="mid", label="model 50% band")  # fmt: skip
+    ax.plot(when, series("model", "p50"), color=_MODEL_COLOUR, lw=1.5, label="model P50")
+    ax.plot(when, series("baseline", "p50"), color=_BASELINE_COLOURS[0], lw=1.2, ls="--",
+            label="stage-weighted P50")  # fmt: skip
+    actual = np.array([float(p["actual"]) for p in periods])  # type: ignore[arg-type]
+    inside = np.array([bool(p["model"]["in_80"]) for p in periods])  # type: ignore[index]
+    ax.scatter(when[inside], actual[inside], color="black", s=22, zorder=3, label="actual (in 80%)")
+    ax.scatter(when[~inside], actual[~inside], facecolor="white", edgecolor="black", s=26,
+               zorder=3, label="actual (outside)")  # fmt: skip
+    coverage = float(inside.mean()) if len(inside) else float("nan")
+    ax.set_title(f"{title}: actual inside the 80% band in {coverage:.0%} of {len(inside)} periods")
+    ax.set_ylabel(f"bookings {currency}".strip())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncols=3, loc="upper left")
+    return figure

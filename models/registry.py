@@ -577,6 +577,108 @@ def log_training_run(
     return _to_registered(mv, _champion_number(client, kind))
 
 
+# -- backtest records ---------------------------------------------------------------------
+
+#: Experiment (``leadcast-<name>``) of the forecast backtests; they register no model.
+BACKTEST: Final = "forecast-backtest"
+BACKTEST_RECORD: Final = "backtest.json"
+TAG_DATASET: Final = "leadcast.dataset"
+TAG_FREQ: Final = "leadcast.freq"
+
+
+def log_backtest(
+    settings: RegistrySettings,
+    *,
+    record: Mapping[str, Any],
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    data_fingerprint: Mapping[str, Any],
+    plots: Mapping[str, Figure | Path | str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """Log one forecast backtest as an MLflow run of the ``leadcast-forecast-backtest``
+    experiment: flattened ``metrics``, ``params``, the whole ``record`` as
+    ``backtest.json`` (what :func:`latest_backtest` returns), the data fingerprint and the
+    ``plots``. Returns the run id."""
+    _check_plots(plots or {})
+    client = _client(settings)
+    experiment_id = _experiment_id(client, settings, BACKTEST)
+    started = datetime.now(UTC)
+    run_tags = {
+        TAG_KIND: BACKTEST,
+        **(
+            {TAG_DATA_SHA256: str(data_fingerprint["sha256"])}
+            if "sha256" in data_fingerprint
+            else {}
+        ),
+        **dict(tags or {}),
+    }
+    run = client.create_run(
+        experiment_id, run_name=f"{BACKTEST}-{started:%Y%m%dT%H%M%SZ}", tags=run_tags
+    )
+    run_id = str(run.info.run_id)
+    try:
+        _log_batches(
+            client, run_id, params=_flatten_params(params), metrics=flatten_metrics(metrics)
+        )
+        with tempfile.TemporaryDirectory(prefix="leadcast-backtest-") as tmp:
+            root = Path(tmp)
+            (root / BACKTEST_RECORD).write_text(
+                json.dumps({**record, "run_id": run_id}, indent=2, default=str)
+            )
+            (root / "data_fingerprint.json").write_text(
+                json.dumps(data_fingerprint, indent=2, sort_keys=True, default=str)
+            )
+            client.log_artifacts(run_id, str(root))
+            if plots:
+                plot_dir = root / "plots"
+                plot_dir.mkdir()
+                _write_plots(plots, plot_dir)
+                client.log_artifacts(run_id, str(plot_dir), "plots")
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return run_id
+
+
+def latest_backtest(
+    settings: RegistrySettings, *, freq: str | None = None, data_sha256: str | None = None
+) -> dict[str, Any] | None:
+    """The record of the newest finished backtest (of ``freq`` / on data with that
+    fingerprint when given), with ``run_id`` and ``logged_at``; ``None`` when there is none."""
+    import mlflow
+
+    client = _client(settings)
+    experiment = client.get_experiment_by_name(f"{EXPERIMENT_PREFIX}{BACKTEST}")
+    if experiment is None:
+        return None
+    filters = ["attributes.status = 'FINISHED'"]
+    if freq:
+        filters.append(f"tags.`{TAG_FREQ}` = '{freq}'")
+    if data_sha256:
+        filters.append(f"tags.`{TAG_DATA_SHA256}` = '{data_sha256}'")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=" and ".join(filters),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    run = runs[0]
+    with tempfile.TemporaryDirectory(prefix="leadcast-backtest-") as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id,
+            artifact_path=BACKTEST_RECORD,
+            dst_path=tmp,
+            tracking_uri=settings.resolved_tracking_uri,
+        )
+        record = dict(json.loads(Path(path).read_text()))
+    record["logged_at"] = datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat()
+    return record
+
+
 # -- reading the registry -----------------------------------------------------------------
 
 

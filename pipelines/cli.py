@@ -24,6 +24,8 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "evaluate",
     "outlook",
+    "forecast",
+    "backtest",
     "promote",
     "demo",
 )

@@ -3,8 +3,9 @@
 Generates a seeded demo CRM history under ``$LEADCAST_HOME/demo-data``, validates it
 against the data contracts, trains the lead-conversion model and the deal close-time model
 (each registered in the local MLflow store and promoted to champion when it beats the
-current one), shows the outlook of the deals open at the end of the history, and prints a
-summary.
+current one), shows the outlook of the deals open at the end of the history, backtests the
+bookings forecast month by month (logged to MLflow), forecasts the coming month with that
+confidence record, and prints a summary.
 """
 
 from __future__ import annotations
@@ -112,12 +113,54 @@ def execute(args: argparse.Namespace) -> int:
     else:
         console.print(f"[yellow]{deal_outcome.message}")
 
+    console.rule("[bold]5. Backtest the bookings forecast and forecast the coming month")
+    summary["forecast"] = _forecast(data_dir, registry, end, console)
+
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         console.rule("[bold]Summary")
         console.print_json(json.dumps(summary["generated"], default=str))
     return 0
+
+
+def _forecast(data_dir: Path, registry: Any, end: Any, console: Console) -> dict[str, Any]:
+    """Backtest (logged to MLflow), then the forecast of the month after the history."""
+    import pandas as pd
+
+    from models.backtest import BacktestSettings
+    from models.conversion_training import NotEnoughDataError
+    from models.forecast import Period
+    from pipelines.commands.backtest import print_backtest
+    from pipelines.commands.forecast import print_forecast
+    from pipelines.forecast import backtest, forecast
+
+    out: dict[str, Any] = {}
+    try:
+        with console.status("backtesting") as status:
+            result, run_id = backtest(
+                data_dir,
+                registry=registry,
+                settings=BacktestSettings(draws=2000),
+                progress=lambda msg: status.update(msg),
+            )
+        print_backtest(result.summary, result.periods, run_id, console)
+        out["backtest"] = {k: result.summary[k] for k in ("n_periods", "coverage_80", "crps")}
+    except NotEnoughDataError as exc:
+        console.print(f"[yellow]no backtest: {exc}")
+    start = (pd.Timestamp(end).to_period("M") + 1).start_time  # the month after the data
+    month = Period(start, start + pd.DateOffset(months=1))
+    with console.status("forecasting") as status:
+        result_f = forecast(
+            data_dir, registry=registry, period=month, progress=lambda m: status.update(m)
+        )
+    print_forecast(result_f, console)
+    console.print(
+        f"Again, or for any period: leadcast forecast --data {data_dir} --period-start "
+        f"{month.start.date()} --period-end {month.last_day.date()} [--target X]"
+    )
+    out["next_month"] = {k: result_f[k] for k in ("period", "method", "mean", "p10", "p50", "p90")}
+    return out
 
 
 def _open_deals(data_dir: Path, registry: Any, end: Any, console: Console) -> dict[str, Any]:

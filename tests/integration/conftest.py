@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -24,3 +27,28 @@ def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def registry(tmp_path: Path) -> RegistrySettings:
     """An empty embedded MLflow store (SQLite) under the test's own directory."""
     return RegistrySettings(home=tmp_path / "leadcast-home")
+
+
+CliRunner = Callable[[list[str], Path], tuple[int, str, str]]
+
+
+@pytest.fixture(scope="session")
+def cli() -> CliRunner:
+    """Run ``leadcast ARGS`` in-process against the store under ``home``; returns
+    ``(exit code, stdout, stderr)``."""
+
+    def run(args: list[str], home: Path) -> tuple[int, str, str]:
+        from pipelines.cli import main
+
+        mp = pytest.MonkeyPatch()
+        mp.setenv("LEADCAST_HOME", str(home))
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(args)
+        finally:
+            mp.undo()
+        return code, out.getvalue(), err.getvalue()
+
+    return run

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +12,19 @@ import pytest
 
 from models import registry as R
 from models.close_time import KIND
-from pipelines.cli import main
 from pipelines.close_time import outlook, train_close_time
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def run_cli(args: list[str], home: Path) -> tuple[int, str, str]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LEADCAST_HOME", str(home))
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(args)
-    finally:
-        mp.undo()
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def trained(
-    tmp_path_factory: pytest.TempPathFactory, demo_dataset: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_dataset: Path,
+    cli: Callable[[list[str], Path], tuple[int, str, str]],
 ) -> tuple[Path, dict[str, Any]]:
     home = tmp_path_factory.mktemp("home")
-    code, out, _ = run_cli(["train", "close-time", "--data", str(demo_dataset), "--json"], home)
+    code, out, _ = cli(["train", "close-time", "--data", str(demo_dataset), "--json"], home)
     assert code == 0
     return home, json.loads(out)
 
@@ -77,9 +64,9 @@ def test_second_version_is_judged_against_the_champion_on_the_same_rows(
     assert last.champion_metrics["brier_90d"] == pytest.approx(last.challenger_metrics["brier_90d"])
 
 
-def test_outlook__open_deals_with_coherent_numbers_and_reasons(trained, demo_dataset) -> None:
+def test_outlook__open_deals_with_coherent_numbers_and_reasons(trained, demo_dataset, cli) -> None:
     home, _ = trained
-    code, out, _ = run_cli(
+    code, out, _ = cli(
         ["outlook", "--data", str(demo_dataset), "--as-of", "2026-09-01", "--json"], home
     )
     assert code == 0
@@ -113,8 +100,10 @@ def test_outlook__uses_only_deals_open_at_the_date(trained, demo_dataset) -> Non
     assert len(flags) == len(table) and version >= 1
 
 
-def test_outlook__without_a_model_says_what_to_do(tmp_path: Path, demo_dataset: Path) -> None:
-    code, _, err = run_cli(
+def test_outlook__without_a_model_says_what_to_do(
+    tmp_path: Path, demo_dataset: Path, cli: Callable[[list[str], Path], tuple[int, str, str]]
+) -> None:
+    code, _, err = cli(
         ["outlook", "--data", str(demo_dataset), "--as-of", "2026-09-01"], tmp_path / "empty"
     )
     assert code == 2

@@ -1,0 +1,474 @@
+"""Backtest of the bookings forecast: what it would have said, against what was booked.
+
+For every month (or quarter) after a warm-up, the forecast is made as of the period's
+first day from the data as it was known then, and compared with the bookings the period
+actually had. Pure logic (no files, no MLflow): tables in, a :class:`BacktestResult` out.
+
+**No peeking.**
+
+- The close-time model is retrained at cut-offs every ``refit_every_months`` months on
+  the snapshots taken before the cut-off, with their outcomes censored at it (validation:
+  the last ``validation_days`` before the cut-off, for early stopping); each period uses
+  the newest model whose cut-off is at or before its ``as_of``. The documented
+  equivalent of "retrain at every cut-off": models are up to ``refit_every_months − 1``
+  months older than they could be, which only makes the backtest harder. Backtest models
+  are smaller than the production one (coarser snapshots, a faster learning rate), to keep
+  a 3-year backtest in minutes; the report says so.
+- Features are point-in-time by construction (:mod:`features.deal_features`), so the
+  snapshot features are built once and sliced per cut-off.
+- Stage win rates, the creation-rate model, the time-to-win curve and the won-amount pool
+  are re-estimated at each ``as_of`` from what was known then.
+- **Calibration**: the dependence ``ρ`` (:mod:`models.forecast`) and a ``level`` that
+  multiplies the uncertain parts' amounts (the bias correction: the close-time model's
+  chances can drift from one year to the next). For period ``k`` both are fitted on the
+  last ``calibration_window`` periods that ended by ``k``'s ``as_of``, by the lowest mean
+  CRPS (each divided by that period's forecast mean, which depends on neither, so large
+  months do not dominate) — ρ on the forecasts as they were made (see
+  :func:`fit_calibration`); ``rho_prior`` and level 1 while fewer than
+  ``min_periods_for_fit`` have ended. The reported coverage is therefore out-of-sample;
+  the pair to use from now on is fitted the same way on the last periods.
+
+Metrics, model and stage-weighted baseline side by side: coverage of the central 50% and
+80% intervals, CRPS (``scoringrules``), MAPE of the P50, and HubSpot's forecast accuracy
+``max(0, 1 − |actual − P50| / actual)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+import scoringrules as sr
+from pydantic import BaseModel, ConfigDict, Field
+
+from data_contracts import tables as T
+from data_contracts.spec import Column
+from features.deal_features import OwnerDealHistory, build_close_time_features
+from models.close_time import CloseTimeModel, CloseTimeSettings, fit_close_time
+from models.competing_risks import WON
+from models.conversion_training import NotEnoughDataError
+from models.deal_snapshots import DealSnapshotSettings, follow_up, open_deal_snapshots
+from models.forecast import Draws, ForecastInputs, Period, simulate
+from models.forecast_inputs import booked, model_inputs, snapshot_pipeline, stage_weighted_inputs
+from models.new_deals import NewDealSettings
+from models.risk_flags import RiskFlagConfig, fit_stage_dwell, load_risk_flag_config
+from models.stage_weighted import stage_win_rates
+
+Freq = Literal["month", "quarter"]
+#: Quantile levels kept per period (the 50% and 80% central intervals and the median).
+LEVELS: Final[tuple[float, ...]] = (0.1, 0.25, 0.5, 0.75, 0.9)
+DEFAULT_RHO_GRID: Final[tuple[float, ...]] = (
+    0.0, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.08, 0.12, 0.18, 0.25, 0.35,
+)  # fmt: skip
+#: Multipliers of the uncertain parts' amounts tried by the level (bias) correction.
+DEFAULT_LEVEL_GRID: Final[tuple[float, ...]] = tuple(
+    round(x, 3) for x in np.arange(0.70, 1.301, 0.025)
+)
+_DAY: Final = pd.Timedelta(days=1)
+
+
+class BacktestSettings(BaseModel):
+    """How the backtest runs (days unless stated)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    freq: Freq = "month"
+    warmup_days: int = Field(default=270, ge=60, description="history before the first period")
+    refit_every_months: int = Field(default=3, ge=1, le=12)
+    validation_days: int = Field(default=60, ge=14)
+    min_won_deals: int = Field(default=50, ge=1)
+    draws: int = Field(default=4000, ge=100)
+    rho_grid: tuple[float, ...] = DEFAULT_RHO_GRID
+    level_grid: tuple[float, ...] = DEFAULT_LEVEL_GRID
+    rho_prior: float = Field(default=0.02, ge=0, lt=1)
+    min_periods_for_fit: int = Field(default=6, ge=1)
+    calibration_window: int = Field(
+        default=12, ge=1, description="the most recent ended periods that ρ and level learn from"
+    )
+    snapshots: DealSnapshotSettings = DealSnapshotSettings(every_days=28, max_snapshots=6)
+    model: CloseTimeSettings = CloseTimeSettings(
+        learning_rate=0.1, max_rounds=600, early_stopping_rounds=40
+    )
+    new_deals: NewDealSettings = NewDealSettings()
+    seed: int = 0
+
+
+@dataclass
+class PeriodForecast:
+    """One period: the inputs of both forecasts and what was booked."""
+
+    period: Period
+    model_inputs: ForecastInputs
+    baseline_inputs: ForecastInputs
+    actual: float
+    actual_count: int
+    cutoff: pd.Timestamp
+    #: scaled CRPS of every (ρ, level) of the grids, shape (len(rho_grid), len(level_grid))
+    crps_grid: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    scale: float = 1.0
+    #: the level the period was actually forecast with (set as the backtest goes)
+    used_level: float = 1.0
+    #: whether ρ and level were fitted on earlier periods (not the prior)
+    calibrated: bool = False
+
+
+@dataclass
+class BacktestResult:
+    """Per-period records and the summary (see :func:`summary_metrics`)."""
+
+    settings: BacktestSettings
+    periods: list[dict[str, Any]]
+    summary: dict[str, Any]
+    rho: float
+    level: float
+    cutoffs: list[dict[str, Any]]
+
+
+def backtest_periods(
+    data_start: pd.Timestamp, data_end: pd.Timestamp, freq: Freq, warmup_days: int
+) -> list[Period]:
+    """Whole months (or quarters) starting at least ``warmup_days`` after ``data_start``
+    and ending by ``data_end``."""
+    first = (data_start + warmup_days * _DAY).normalize()
+    code = "MS" if freq == "month" else "QS"
+    starts = pd.date_range(first, data_end, freq=code)
+    step = pd.DateOffset(months=1 if freq == "month" else 3)
+    return [Period(s, s + step) for s in starts if s + step <= data_end]
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    q = np.quantile(values, LEVELS)
+    return {f"p{round(level * 100)}": float(v) for level, v in zip(LEVELS, q, strict=True)}
+
+
+def _score(draws: np.ndarray, actual: float) -> dict[str, Any]:
+    q = _quantiles(draws)
+    p50 = q["p50"]
+    return {
+        "mean": float(draws.mean()),
+        **q,
+        "crps": float(sr.crps_ensemble(actual, draws)),
+        "in_50": bool(q["p25"] <= actual <= q["p75"]),
+        "in_80": bool(q["p10"] <= actual <= q["p90"]),
+        "ape_p50": None if actual <= 0 else abs(actual - p50) / actual,
+        "accuracy": None if actual <= 0 else max(0.0, 1.0 - abs(actual - p50) / actual),
+        "pit": float(np.mean(draws < actual) + 0.5 * np.mean(draws == actual)),
+    }
+
+
+def summary_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Coverage of the 50% / 80% intervals, mean CRPS, MAPE of the P50 and mean accuracy
+    over the period scores of one forecaster."""
+    if not rows:
+        return {"n_periods": 0}
+    ape = [r["ape_p50"] for r in rows if r["ape_p50"] is not None]
+    acc = [r["accuracy"] for r in rows if r["accuracy"] is not None]
+    return {
+        "n_periods": len(rows),
+        "coverage_50": float(np.mean([r["in_50"] for r in rows])),
+        "coverage_80": float(np.mean([r["in_80"] for r in rows])),
+        "crps": float(np.mean([r["crps"] for r in rows])),
+        "mape_p50": float(np.mean(ape)) if ape else None,
+        "accuracy": float(np.mean(acc)) if acc else None,
+        "mean_pit": float(np.mean([r["pit"] for r in rows])),
+    }
+
+
+class _Refitter:
+    """Close-time models retrained at cut-offs from snapshot features built once."""
+
+    def __init__(
+        self,
+        tables: dict[str, pd.DataFrame],
+        settings: BacktestSettings,
+        until: pd.Timestamp,
+        deal_custom: list[Column],
+        lead_custom: list[Column],
+        flag_config: RiskFlagConfig,
+    ) -> None:
+        self.tables, self.settings = tables, settings
+        self.deal_custom, self.lead_custom = deal_custom, lead_custom
+        self.flag_config = flag_config
+        deals = tables["deals"]
+        self.owner_deals = OwnerDealHistory.from_deals(deals)
+        snaps = open_deal_snapshots(deals, settings.snapshots, until)
+        self.snapshots = snaps
+        self.features = build_close_time_features(
+            snaps,
+            leads=tables["leads"],
+            stage_history=tables["stage_history"],
+            activities=tables["activities"],
+            owner_deals=self.owner_deals,
+            deal_custom=deal_custom,
+            lead_custom=lead_custom,
+        )
+
+    def fit(self, cutoff: pd.Timestamp) -> tuple[CloseTimeModel, dict[str, Any]]:
+        """A model trained only on what was known at ``cutoff``."""
+        s = self.settings
+        valid_start = cutoff - s.validation_days * _DAY
+        as_of = self.snapshots["as_of"]
+        parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for name, mask, end in (
+            ("train", as_of < valid_start, valid_start),
+            ("validation", (as_of >= valid_start) & (as_of < cutoff), cutoff),
+        ):
+            rows = np.flatnonzero(mask.to_numpy())
+            time, event = follow_up(self.snapshots.iloc[rows], end)
+            ok = time > 0
+            parts[name] = (rows[ok], time[ok], event[ok])
+        won = int((parts["train"][2] == WON).sum())
+        if won < s.min_won_deals or len(parts["validation"][0]) == 0:
+            raise NotEnoughDataError(
+                f"only {won} won deals in the snapshots before {valid_start.date()} to train "
+                f"the backtest's first model (need {s.min_won_deals}). Lengthen the history "
+                "or the warm-up (--warmup-days)."
+            )
+        train_rows, train_t, train_e = parts["train"]
+        valid_rows, valid_t, valid_e = parts["validation"]
+        deals = self.tables["deals"]
+        fitted = fit_close_time(
+            self.features.iloc[train_rows],
+            train_t,
+            train_e,
+            self.features.iloc[valid_rows],
+            valid_t,
+            valid_e,
+            owner_deals=self.owner_deals.aggregate(cutoff),
+            dwell=fit_stage_dwell(
+                deals[deals[T.CREATED_AT] < cutoff],
+                self.tables["stage_history"],
+                before=cutoff,
+                config=self.flag_config,
+            ),
+            flag_config=self.flag_config,
+            deal_custom=self.deal_custom,
+            lead_custom=self.lead_custom,
+            horizon_weeks=s.snapshots.horizon_weeks,
+            settings=s.model,
+        )
+        info = {
+            "cutoff": str(cutoff.date()),
+            "train_snapshots": len(train_rows),
+            "validation_snapshots": len(valid_rows),
+            "won_in_training": won,
+            "best_iteration": fitted.best_iteration,
+        }
+        return fitted.model, info
+
+
+def cutoffs_for(periods: list[Period], every_months: int) -> list[pd.Timestamp]:
+    """The first period's start, then every ``every_months`` months up to the last."""
+    if not periods:
+        return []
+    out, current = [], periods[0].start
+    while current <= periods[-1].start:
+        out.append(current)
+        current = current + pd.DateOffset(months=every_months)
+    return out
+
+
+def crps_grid(item: PeriodForecast, settings: BacktestSettings) -> np.ndarray:
+    """CRPS / scale of the period's forecast for every (ρ, level) of the grids (common
+    random numbers across the grid)."""
+    closed = item.model_inputs.closed.booked
+    out = np.empty((len(settings.rho_grid), len(settings.level_grid)))
+    for i, rho in enumerate(settings.rho_grid):
+        d = simulate(item.model_inputs, rho=rho, draws=settings.draws, seed=settings.seed)
+        uncertain = d.open_amount + d.new_amount
+        ens = closed + np.outer(settings.level_grid, uncertain)
+        out[i] = np.asarray(sr.crps_ensemble(np.full(len(ens), item.actual), ens)) / item.scale
+    return out
+
+
+def fit_calibration(
+    history: list[PeriodForecast], settings: BacktestSettings
+) -> tuple[float, float]:
+    """``(ρ, level)`` from the last ``calibration_window`` periods of ``history``.
+
+    The level is the one of the (ρ, level) pair with the lowest mean scaled CRPS. ρ is then
+    fitted on the forecasts *as they were made* — each period at the level it was actually
+    forecast with (:attr:`PeriodForecast.used_level`) — because a level chosen in hindsight
+    hides part of the error that the next forecast will have, and a ρ fitted on top of it
+    would be too small."""
+    window = history[-settings.calibration_window :]
+    mean = np.mean([h.crps_grid for h in window], axis=0)
+    _, j = np.unravel_index(int(np.argmin(mean)), mean.shape)
+    levels = list(settings.level_grid)
+    as_made = np.mean(
+        [h.crps_grid[:, levels.index(h.used_level)] if h.used_level in levels
+         else h.crps_grid[:, int(np.argmin(np.abs(np.array(levels) - h.used_level)))]
+         for h in window],
+        axis=0,
+    )  # fmt: skip
+    return float(settings.rho_grid[int(np.argmin(as_made))]), float(levels[j])
+
+
+def run_backtest(
+    tables: dict[str, pd.DataFrame],
+    *,
+    data_end: pd.Timestamp,
+    settings: BacktestSettings | None = None,
+    deal_custom: list[Column] | None = None,
+    lead_custom: list[Column] | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> BacktestResult:
+    """Forecast every period after the warm-up as of its start, with models and laws
+    fitted on what was known then; score both forecasters against the bookings.
+
+    Raises :class:`NotEnoughDataError` when the history is too short for any period or
+    the first model."""
+    settings = settings or BacktestSettings()
+    deals = tables["deals"]
+    start = pd.Timestamp(deals[T.CREATED_AT].min())
+    periods = backtest_periods(start, data_end, settings.freq, settings.warmup_days)
+    if not periods:
+        raise NotEnoughDataError(
+            f"the history {start.date()}..{data_end.date()} has no whole {settings.freq} after "
+            f"a warm-up of {settings.warmup_days} days; add history or lower --warmup-days."
+        )
+    cutoffs = cutoffs_for(periods, settings.refit_every_months)
+    progress(f"building snapshot features for {len(cutoffs)} retrainings")
+    refitter = _Refitter(
+        tables,
+        settings,
+        until=cutoffs[-1],
+        deal_custom=list(deal_custom or []),
+        lead_custom=list(lead_custom or []),
+        flag_config=load_risk_flag_config(),
+    )
+    owners = refitter.owner_deals
+    items: list[PeriodForecast] = []
+    cutoff_info: list[dict[str, Any]] = []
+    model: CloseTimeModel | None = None
+    model_cutoff = cutoffs[0]
+    for period in periods:
+        due = [c for c in cutoffs if c <= period.start]
+        if model is None or due[-1] != model_cutoff:
+            model_cutoff = due[-1]
+            progress(f"retraining the close-time model on data before {model_cutoff.date()}")
+            model, info = refitter.fit(model_cutoff)
+            cutoff_info.append(info)
+        as_of = period.start
+        progress(f"forecasting {period.label()} as of {as_of.date()}")
+        snap = snapshot_pipeline(tables, as_of, period, model=model, owner_deals=owners)
+        rates = stage_win_rates(deals, tables["stage_history"], as_of)
+        actual, actual_count = booked(deals, period)
+        m_inputs = model_inputs(snap, model, tables, new_settings=settings.new_deals)
+        item = PeriodForecast(
+            period=period,
+            model_inputs=m_inputs,
+            baseline_inputs=stage_weighted_inputs(snap, rates),
+            actual=actual,
+            actual_count=actual_count,
+            cutoff=model_cutoff,
+        )
+        item.scale = max(
+            float(simulate(m_inputs, rho=0.0, draws=settings.draws).amount.mean()), 1.0
+        )
+        item.crps_grid = crps_grid(item, settings)
+        items.append(item)
+    return _assemble(items, settings, cutoff_info)
+
+
+def _assemble(
+    items: list[PeriodForecast], settings: BacktestSettings, cutoff_info: list[dict[str, Any]]
+) -> BacktestResult:
+    records, model_rows, base_rows = [], [], []
+    for k, item in enumerate(items):
+        past = [h for h in items[:k] if h.period.end <= item.period.start]
+        rho, level = (
+            fit_calibration(past, settings)
+            if len(past) >= settings.min_periods_for_fit
+            else (settings.rho_prior, 1.0)
+        )
+        item.used_level = level
+        item.calibrated = len(past) >= settings.min_periods_for_fit
+        draws = simulate(
+            item.model_inputs, rho=rho, level=level, draws=settings.draws, seed=settings.seed
+        )
+        base = simulate(item.baseline_inputs, rho=0.0, draws=settings.draws, seed=settings.seed)
+        m = _score(draws.amount, item.actual) | {"rho": rho, "level": level}
+        b = _score(base.amount, item.actual)
+        m["count"] = _count_score(draws, item.actual_count)
+        model_rows.append(m)
+        base_rows.append(b)
+        records.append(
+            {
+                "period_start": str(item.period.start.date()),
+                "period_end": str(item.period.last_day.date()),
+                "as_of": str(item.model_inputs.as_of),
+                "model_cutoff": str(item.cutoff.date()),
+                "actual": item.actual,
+                "actual_count": item.actual_count,
+                "model": m,
+                "baseline": b,
+                "parts": {
+                    "closed": draws.closed_amount,
+                    "open_mean": float(draws.open_amount.mean()),
+                    "new_mean": float(draws.new_amount.mean()),
+                    "n_open_deals": len(item.model_inputs.open.deal_id),
+                },
+            }
+        )
+    rho_now, level_now = (
+        fit_calibration(items, settings)
+        if len(items) >= settings.min_periods_for_fit
+        else (settings.rho_prior, 1.0)
+    )
+    model_summary = summary_metrics(model_rows)
+    base_summary = summary_metrics(base_rows)
+    fitted = [r for r, it in zip(model_rows, items, strict=True) if it.calibrated]
+    summary = {
+        **model_summary,
+        "after_calibration_warmup": summary_metrics(fitted),
+        "count_coverage_80": float(np.mean([r["count"]["in_80"] for r in model_rows])),
+        "baseline": base_summary,
+        "crps_skill_vs_baseline": (
+            1.0 - model_summary["crps"] / base_summary["crps"] if base_summary["crps"] else None
+        ),
+        "rho": rho_now,
+        "level": level_now,
+        "calibration_note": (
+            "ρ and level of each period fitted on the periods before it only (at most "
+            f"{settings.calibration_window}; the prior ρ {settings.rho_prior} and level 1 "
+            f"until {settings.min_periods_for_fit} have ended); ρ {rho_now} and level "
+            f"{level_now} for new forecasts fitted on the last "
+            f"{min(len(items), settings.calibration_window)} periods"
+        ),
+        "freq": settings.freq,
+        "first_period": records[0]["period_start"] if records else None,
+        "last_period": records[-1]["period_end"] if records else None,
+        "method_note": (
+            "backtest models: retrained every "
+            f"{settings.refit_every_months} months on snapshots every "
+            f"{settings.snapshots.every_days} days (at most {settings.snapshots.max_snapshots} "
+            f"per deal), learning rate {settings.model.learning_rate}"
+        ),
+    }
+    return BacktestResult(settings, records, summary, rho_now, level_now, cutoff_info)
+
+
+def _count_score(draws: Draws, actual_count: int) -> dict[str, Any]:
+    q = np.quantile(draws.count, [0.1, 0.5, 0.9])
+    return {
+        "p10": float(q[0]),
+        "p50": float(q[1]),
+        "p90": float(q[2]),
+        "in_80": bool(q[0] <= actual_count <= q[2]),
+    }
+
+
+__all__ = [
+    "BacktestResult",
+    "BacktestSettings",
+    "backtest_periods",
+    "crps_grid",
+    "cutoffs_for",
+    "fit_calibration",
+    "run_backtest",
+    "summary_metrics",
+]
