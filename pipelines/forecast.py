@@ -100,10 +100,6 @@ def _confidence(
     return None, {"rho": RHO_PRIOR, "level": 1.0, "source": NO_BACKTEST}
 
 
-def _block(values: np.ndarray, target: float | None, quantiles: list[float]) -> dict[str, Any]:
-    return summarize(values, quantiles, target)
-
-
 def forecast_report(
     inputs: ForecastInputs,
     baseline: ForecastInputs,
@@ -121,12 +117,15 @@ def forecast_report(
     sim = simulate(inputs, rho=rho, level=level, draws=draws, seed=seed)
     base = simulate(baseline, rho=0.0, draws=draws, seed=seed)
     return {
-        **_block(sim.amount, target, qs),
+        **summarize(sim.amount, qs, target),
         "target": target,
-        "count": _block(sim.count.astype(np.float64), target_count, qs),
+        "count": {
+            **summarize(sim.count.astype(np.float64), qs, target_count),
+            "target": target_count,
+        },
         "breakdown": breakdown(inputs, sim),
         "drivers": drivers(inputs, sim),
-        "baseline": {"method": STAGE_WEIGHTED, **_block(base.amount, target, qs)},
+        "baseline": {"method": STAGE_WEIGHTED, **summarize(base.amount, qs, target)},
         "draws": draws,
         "seed": seed,
         "notes": [*inputs.notes, *(n for n in baseline.notes if n not in inputs.notes)],
@@ -140,6 +139,7 @@ def forecast(
     period: Period,
     as_of: pd.Timestamp | None = None,
     target: float | None = None,
+    target_count: float | None = None,
     quantiles: list[float] | None = None,
     draws: int = DEFAULT_DRAWS,
     seed: int = 0,
@@ -171,6 +171,7 @@ def forecast(
         rho=calibration["rho"],
         level=calibration["level"],
         target=target,
+        target_count=target_count,
         quantiles=quantiles,
         draws=draws,
         seed=seed,

@@ -23,7 +23,8 @@ stage-weighted forecast (amount × stage win rate for deals dated in the period)
 and `method` says so; it is always shown as the baseline.
 
 JSON fields: period, as_of, method, fallback_reason, model_version, currency, mean, p10,
-p50, p90, quantiles, target, p_target, count, breakdown (closed / open_pipeline / new,
+p50, p90, quantiles, target, p_target, count (the same for won deals, with
+--target-count), breakdown (closed / open_pipeline / new,
 by_stage, by_owner, by_product), drivers (expected, spread, at_risk), baseline,
 calibration (ρ, level and their source), confidence (the backtest record), notes.
 
@@ -51,6 +52,7 @@ def register(sub: Any) -> None:
         "--as-of", type=iso_date, help="date the pipeline is seen at (default: end of the data)"
     )
     parser.add_argument("--target", type=float, help="bookings target (quota): P(bookings ≥ it)")
+    parser.add_argument("--target-count", type=float, help="won-deal target: P(won deals ≥ it)")
     parser.add_argument(
         "--quantile", type=float, action="append", default=[], help="extra quantile, e.g. 0.05"
     )
@@ -90,6 +92,8 @@ def print_forecast(result: dict[str, Any], console: Console | None = None) -> No
     out.print(table)
     if result["target"] is not None:
         out.print(f"{result['p_target']:.0%} chance to reach {money(result['target'], cur)}")
+    if c["target"] is not None:
+        out.print(f"{c['p_target']:.0%} chance to win at least {c['target']:,.0f} deals")
     b = result["breakdown"]
     out.print(
         f"closed {money(b['closed']['amount'], cur)} ({b['closed']['count']} deals); open "
@@ -154,6 +158,7 @@ def execute(args: argparse.Namespace) -> int:
             period=period,
             as_of=as_of,
             target=args.target,
+            target_count=args.target_count,
             quantiles=args.quantile,
             draws=args.draws,
             seed=args.seed,

@@ -59,7 +59,8 @@ def forecast(
     backtested: dict[str, Any],
     cli: Callable[[list[str], Path], tuple[int, str, str]],
 ) -> dict[str, Any]:
-    args = ["forecast", "--data", str(demo_dataset), *PERIOD, "--target", "5e6", "--json"]
+    args = ["forecast", "--data", str(demo_dataset), *PERIOD, "--target", "5e6", "--json",
+            "--target-count", "10"]  # fmt: skip
     code, out, err = cli([*args, "--quantile", "0.05"], home)
     assert code == 0, err
     return json.loads(out)
@@ -111,6 +112,8 @@ def test_forecast_uses_the_model_and_carries_the_backtest(forecast, backtested) 
     assert f["model_version"] == 1
     assert f["p10"] <= f["p50"] <= f["p90"] and 0.0 <= f["p_target"] <= 1.0
     assert f["quantiles"]["0.05"] <= f["p10"]
+    assert f["count"]["target"] == 10 and 0.0 <= f["count"]["p_target"] <= 1.0
+    assert f["count"]["p10"] <= f["count"]["p50"] <= f["count"]["p90"]
     assert f["calibration"]["rho"] == backtested["rho"]
     assert f["calibration"]["level"] == backtested["level"]
     assert backtested["run_id"] in f["calibration"]["source"]
