@@ -1,4 +1,4 @@
-"""Shared fixtures: small generated datasets and a private MLflow store per test module."""
+"""Shared fixtures: a small generated dataset, a private MLflow store, the CLI in-process."""
 
 from __future__ import annotations
 

@@ -1,0 +1,67 @@
+"""``leadcast serve``: the scoring service (BentoML) on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+Starts `bentoml serve serving.service:Leadcast` with the champion models of the store under
+$LEADCAST_HOME (or MLFLOW_TRACKING_URI). Requests need `Authorization: Bearer <token>`:
+the token is LEADCAST_API_TOKEN, or a fresh one printed here when it is not set. Binds
+127.0.0.1 unless --host says otherwise. Caps: LEADCAST_MAX_BATCH (1000 records),
+LEADCAST_MAX_BODY_BYTES (8 MiB), LEADCAST_TIMEOUT_SECONDS (30), LEADCAST_MAX_CONCURRENCY.
+
+Examples:
+  leadcast serve
+  LEADCAST_API_TOKEN=s3cret leadcast serve --port 3000
+  curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
+       -d '{"leads": [{"lead_id": "L1", "created_at": "2026-11-01T09:00:00"}]}' \\
+       http://127.0.0.1:3000/v1/leads/score
+"""
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="run the HTTP scoring service (BentoML) with the champion models",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="port (3000)")
+    parser.set_defaults(func=execute)
+
+
+def service_command(host: str, port: int) -> list[str]:
+    """The ``bentoml serve`` command line for the Leadcast service."""
+    bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
+    return [bentoml, "serve", "serving.service:Leadcast", "--host", host, "--port", str(port)]
+
+
+def execute(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if not env.get("LEADCAST_API_TOKEN"):
+        env["LEADCAST_API_TOKEN"] = secrets.token_urlsafe(24)
+        print(f"LEADCAST_API_TOKEN={env['LEADCAST_API_TOKEN']}  (generated; set it to keep one)")
+    env.setdefault("LEADCAST_HOME", str(Path(".leadcast").resolve()))
+    base = f"http://{args.host}:{args.port}"
+    print(f"docs: {base}/docs  ·  OpenAPI: {base}/docs.json  ·  readiness: {base}/readyz")
+    print(
+        f"try:  curl -s -H 'Authorization: Bearer {env['LEADCAST_API_TOKEN']}' -H "
+        '\'Content-Type: application/json\' -d \'{"leads": [{"lead_id": "L1", '
+        '"created_at": "2026-11-01T09:00:00", "source": "referral", "authority": '
+        f'"decision_maker"}}], "reasons": true}}\' {base}/v1/leads/score',
+        flush=True,
+    )
+    try:
+        return subprocess.call(service_command(args.host, args.port), env=env)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,165 @@
+"""The service's front door, as one ASGI middleware (pure ASGI: no body buffering).
+
+- **Auth**: every path except the probes, ``/metrics`` and the API docs needs
+  ``Authorization: Bearer <LEADCAST_API_TOKEN>`` (compared in constant time) → else 401.
+- **JSON only**: a request with a body must say ``Content-Type: application/json`` → else
+  415 (pickle, form data, text, … are refused before anything reads them).
+- **Body cap**: a declared ``Content-Length`` over the cap → 413 at once; a streamed body
+  is counted as it arrives and cut off with 413 when it passes the cap.
+- ``GET /readyz`` answers with JSON details (which path scores each kind, and why) from
+  the :class:`ServiceState` the service fills in once its models are loaded.
+
+Every refusal is JSON: ``{"error": code, "message": what went wrong and what to do}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Paths anyone may call (probes, metrics, the OpenAPI document and its viewer).
+OPEN_PATHS: Final = frozenset({"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/docs"})
+JSON_TYPES: Final = ("application/json",)
+
+
+@dataclass
+class ServiceState:
+    """What the worker serves, filled in by the service once it has loaded its models."""
+
+    ready: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+STATE = ServiceState()
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def _reply(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+class Guard:
+    """Auth, JSON-only, body cap and ``/readyz`` details (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None, max_body_bytes: int) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if path == "/readyz" and scope.get("method") == "GET":
+            status = 200 if STATE.ready else 503
+            await _reply(send, status, {"ready": STATE.ready, **STATE.details})
+            return
+        if path in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        if self.token is None:  # never serve unauthenticated by accident
+            await _reply(
+                send,
+                503,
+                {
+                    "error": "no_token_configured",
+                    "message": "the server has no LEADCAST_API_TOKEN; set it and restart",
+                },
+            )
+            return
+        given = headers.get(b"authorization", b"")
+        if not hmac.compare_digest(given, b"Bearer " + self.token):
+            await _reply(
+                send,
+                401,
+                {
+                    "error": "unauthorized",
+                    "message": "missing or wrong bearer token: send the header "
+                    "'Authorization: Bearer <LEADCAST_API_TOKEN>'",
+                },
+                [(b"www-authenticate", b'Bearer realm="leadcast"')],
+            )
+            return
+        method = scope.get("method", "GET")
+        length = headers.get(b"content-length")
+        has_body = method in ("POST", "PUT", "PATCH") or (length not in (None, b"0"))
+        if has_body:
+            kind = headers.get(b"content-type", b"").split(b";")[0].strip().decode("latin-1")
+            if kind.lower() not in JSON_TYPES:
+                await _reply(
+                    send,
+                    415,
+                    {
+                        "error": "unsupported_media_type",
+                        "message": f"content type {kind or '(none)'!r} is not accepted; send "
+                        "JSON with 'Content-Type: application/json'",
+                    },
+                )
+                return
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                await _reply(send, 413, self._too_large())
+                return
+        await self._forward(scope, receive, send)
+
+    def _too_large(self) -> dict[str, Any]:
+        return {
+            "error": "payload_too_large",
+            "message": f"the request body is over {self.max_body:,} bytes; send fewer records "
+            "per request",
+        }
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise BodyTooLargeError
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLargeError:
+            if not started:
+                await _reply(send, 413, self._too_large())
+
+
+__all__ = ["OPEN_PATHS", "STATE", "Guard", "ServiceState"]

@@ -1,0 +1,213 @@
+"""Score a batch of leads from a request: per-record validation, model or BANT rules.
+
+Each lead is checked on its own against the ``leads`` contract (outcome fields are not
+accepted: they are labels), with its optional recent ``activities`` against the
+``activities`` contract. Invalid records come back as errors (index, id, field, message)
+beside the results of the valid ones; nothing is dropped or coerced silently. Valid leads
+are scored together by the conversion model — the same feature function and bundle as
+offline scoring — or, when no model can serve, by the BANT rules, and every result says
+which (``scored_by``) and why (``fallback_reason``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import pandas as pd
+
+from data_contracts import tables as T
+from data_contracts.payloads import RecordError, record_model, validate_records
+from data_contracts.spec import TableSpec
+from data_contracts.storage import coerce_frame
+from models import bant
+from models.conversion import ConversionModel, snapshot_frame
+from serving.model_store import ServedModel
+
+ACTIVITIES_FIELD: Final = "activities"
+N_REASONS: Final = 5
+ACTIVITY_INPUT = record_model(T.ACTIVITIES)
+
+
+def lead_spec(served: ServedModel[ConversionModel]) -> TableSpec:
+    """The leads contract with the served model's custom fields (none under rules)."""
+    custom = served.model.custom if served.model is not None else []
+    return T.LEADS.with_custom_fields(tuple(custom)) if custom else T.LEADS
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    results: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+def _error(e: RecordError, prefix: str = "") -> dict[str, Any]:
+    field = None if e.field is None else f"{prefix}{e.field}"
+    return {"index": e.index, "id": e.record_id, "field": field, "message": e.message}
+
+
+def _split(
+    leads: Sequence[Any], as_of: datetime, spec: TableSpec, *, lenient: bool
+) -> tuple[list[tuple[int, dict[str, Any], list[dict[str, Any]]]], list[dict[str, Any]]]:
+    """Valid ``(index, lead, activities)`` triples and the per-record errors. ``lenient``
+    (rules serving) sets fields the contract does not know aside under
+    ``_ignored_fields`` instead of rejecting them: they are a model's custom fields."""
+    errors: list[dict[str, Any]] = []
+    bodies: list[Any] = []
+    acts_of: list[list[Any]] = []
+    ignored: dict[int, list[str]] = {}
+    known = set(spec.column_names)
+    for index, record in enumerate(leads):
+        if isinstance(record, Mapping):
+            body = {k: v for k, v in record.items() if k != ACTIVITIES_FIELD}
+            if lenient:
+                ignored[index] = sorted(k for k in body if k not in known)
+                body = {k: v for k, v in body.items() if k in known}
+            acts = record.get(ACTIVITIES_FIELD) or []
+        else:
+            body, acts = record, []
+        bodies.append(body)
+        acts_of.append(acts if isinstance(acts, list) else [acts])
+        if isinstance(record, Mapping) and not isinstance(record.get(ACTIVITIES_FIELD, []), list):
+            errors.append(
+                {
+                    "index": index,
+                    "id": record.get(T.LEAD_ID),
+                    "field": ACTIVITIES_FIELD,
+                    "message": "activities must be a list of activity objects",
+                }
+            )
+    valid, lead_errors = validate_records(record_model(spec), bodies, T.LEAD_ID)
+    errors.extend(_error(e) for e in lead_errors)
+    bad = {e["index"] for e in errors}
+    out = []
+    for index, lead in valid:
+        data = lead.model_dump()
+        problems = []
+        if data[T.CREATED_AT] is not None and data[T.CREATED_AT] > as_of:
+            problems.append((T.CREATED_AT, f"is after the scoring time {as_of.isoformat()}"))
+        acts_ok, act_errors = validate_records(ACTIVITY_INPUT, acts_of[index], T.ACTIVITY_ID)
+        for e in act_errors:
+            problems.append((f"{ACTIVITIES_FIELD}[{e.index}].{e.field}", e.message))
+        acts = [a.model_dump() for _, a in acts_ok]
+        for j, act in enumerate(acts):
+            if act.get(T.LEAD_ID) not in (None, data[T.LEAD_ID]):
+                problems.append((f"{ACTIVITIES_FIELD}[{j}].lead_id", "is not this lead's id"))
+            when = act.get(T.OCCURRED_AT)
+            if when is not None and when >= as_of:
+                problems.append(
+                    (
+                        f"{ACTIVITIES_FIELD}[{j}].occurred_at",
+                        f"is not before the scoring time {as_of.isoformat()}; send past "
+                        "activities only (or a later as_of)",
+                    )
+                )
+            act[T.LEAD_ID] = data[T.LEAD_ID]
+        if problems or index in bad:
+            errors.extend(
+                {"index": index, "id": data[T.LEAD_ID], "field": f, "message": m}
+                for f, m in problems
+            )
+            continue
+        if ignored.get(index):
+            data["_ignored_fields"] = ignored[index]
+        out.append((index, data, acts))
+    errors.sort(key=lambda e: e["index"])
+    return out, errors
+
+
+def _frame(records: list[dict[str, Any]], spec: TableSpec) -> pd.DataFrame:
+    raw = pd.DataFrame(records, columns=list(spec.column_names))
+    return coerce_frame(raw, spec, strict_columns=True).frame
+
+
+def _model_results(
+    valid: list[tuple[int, dict[str, Any], list[dict[str, Any]]]],
+    served: ServedModel[ConversionModel],
+    as_of: datetime,
+    reasons: bool,
+) -> list[dict[str, Any]]:
+    model = served.model
+    assert model is not None
+    leads = _frame([lead for _, lead, _ in valid], lead_spec(served))
+    acts = _frame([a for _, _, acts in valid for a in acts], T.ACTIVITIES)
+    snaps = snapshot_frame(leads, pd.Timestamp(as_of))
+    scores, explained = model.score(snaps, acts, reasons=N_REASONS if reasons else 0)
+    out = []
+    for row, (index, lead, _) in enumerate(valid):
+        result: dict[str, Any] = {
+            "index": index,
+            "lead_id": lead[T.LEAD_ID],
+            "probability": float(scores["probability"].iloc[row]),
+            "grade": str(scores["grade"].iloc[row]),
+            "scored_by": "model",
+            "fallback_reason": None,
+            "model_version": served.version,
+        }
+        if explained is not None:
+            result["reasons"] = {
+                side: [r.to_dict() for r in items] for side, items in explained[row].items()
+            }
+        out.append(result)
+    return out
+
+
+def _rule_results(
+    valid: list[tuple[int, dict[str, Any], list[dict[str, Any]]]],
+    why: str,
+    reasons: bool,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    out, errors = [], []
+    for index, lead, _ in valid:
+        try:
+            score = bant.explain(lead)
+        except ValueError as exc:
+            errors.append(
+                {"index": index, "id": lead[T.LEAD_ID], "field": None, "message": str(exc)}
+            )
+            continue
+        result: dict[str, Any] = {
+            "index": index,
+            "lead_id": lead[T.LEAD_ID],
+            "probability": score.score,
+            "grade": score.grade,
+            "scored_by": "rules",
+            "fallback_reason": why,
+            "model_version": None,
+            "calibrated": score.calibrated,
+        }
+        if lead.get("_ignored_fields"):
+            result["ignored_fields"] = lead["_ignored_fields"]
+        if reasons:
+            result["reasons"] = [r.model_dump() for r in score.reasons]
+        out.append(result)
+    return out, errors
+
+
+def score_leads(
+    leads: Sequence[Any],
+    served: ServedModel[ConversionModel],
+    *,
+    reasons: bool = False,
+    as_of: datetime | None = None,
+    rules_requested: bool = False,
+) -> ScoredBatch:
+    """Results for the valid leads (in request order) and errors for the others."""
+    when = as_of or datetime.now(UTC)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    when = when.replace(tzinfo=None)
+    use_model = served.ready and not rules_requested
+    valid, errors = _split(leads, when, lead_spec(served), lenient=not use_model)
+    if not valid:
+        return ScoredBatch([], errors)
+    if use_model:
+        return ScoredBatch(_model_results(valid, served, when, reasons), errors)
+    why = "rules requested" if rules_requested else (served.reason or "no model")
+    results, rule_errors = _rule_results(valid, why, reasons)
+    return ScoredBatch(results, sorted(errors + rule_errors, key=lambda e: e["index"]))
+
+
+__all__ = ["ScoredBatch", "lead_spec", "score_leads"]

@@ -1,0 +1,173 @@
+"""The Leadcast HTTP service (BentoML): thin, it translates HTTP into ``models`` calls.
+
+Run it with ``leadcast serve`` (or ``bentoml serve serving.service:Leadcast``). Endpoints:
+
+- ``POST /v1/leads/score`` ``{"leads": [...], "reasons": false, "rules": false}`` → one
+  result per valid lead (probability, grade, ``scored_by``, ``fallback_reason``, model
+  version, reasons on request) and one error per invalid field (index, id, field,
+  message) — a bad record never stops the others;
+- ``POST /v1/leads/bant`` — the BANT rules on request, with their reasons;
+- ``POST /v1/models/reload`` — pick up a newly promoted champion (the old model serves
+  until the new one is loaded and verified);
+- ``GET /v1/models`` — what serves each kind (version, source, training window,
+  metrics) and the registry's versions with their promotion history;
+- BentoML's ``/livez``, ``/metrics``, ``/docs.json``; ``/readyz`` answers with JSON
+  details (see :mod:`serving.guard`).
+
+Auth, JSON-only, the body cap and ``/readyz`` are :class:`serving.guard.Guard`; the timeout
+(504) and max concurrency (429) are BentoML's traffic settings. See
+:mod:`serving.settings` for the environment variables.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from models import bant
+from models import registry as R
+from models.conversion import ConversionModel
+from serving.guard import STATE, Guard
+from serving.lead_scoring import score_leads
+from serving.model_store import ServedModel, load_served
+from serving.settings import ServiceSettings
+
+SETTINGS = ServiceSettings()
+CONVERSION = "lead-conversion"
+
+
+class _Holder:
+    """The worker's service instance, for the mounted ``GET`` routes."""
+
+    service: Leadcast | None = None
+
+
+async def _list_models(_: Request) -> JSONResponse:
+    service = _Holder.service
+    if service is None:
+        return JSONResponse({"error": "starting", "message": "models are loading; retry"}, 503)
+    return JSONResponse(service.models_report())
+
+
+models_app = Starlette(routes=[Route("/models", _list_models, methods=["GET"])])
+
+
+def _too_many(ctx: bentoml.Context, n: int) -> dict[str, Any]:
+    ctx.response.status_code = 413
+    return {
+        "error": "batch_too_large",
+        "message": f"{n} records in one request; at most {SETTINGS.max_batch} are accepted — "
+        "split the batch",
+    }
+
+
+@bentoml.asgi_app(models_app, path="/v1")
+@bentoml.service(
+    name="leadcast",
+    traffic={"timeout": SETTINGS.timeout_seconds, "max_concurrency": SETTINGS.max_concurrency},
+)
+class Leadcast:
+    """Lead scoring with its fallback rules (see the module docstring)."""
+
+    def __init__(self) -> None:
+        if not SETTINGS.api_token:
+            raise RuntimeError(
+                "LEADCAST_API_TOKEN is not set: the service refuses to run without auth. "
+                "Set it (leadcast serve generates one) and start again."
+            )
+        self.registry = R.RegistrySettings(home=SETTINGS.home).model_copy(
+            update={"tracking_uri": R.RegistrySettings.from_env().tracking_uri}
+        )
+        self._lock = threading.Lock()
+        self.conversion: ServedModel[ConversionModel] = self._load()
+        self._publish()
+        _Holder.service = self
+
+    def _load(self) -> ServedModel[ConversionModel]:
+        return load_served(
+            self.registry, CONVERSION, SETTINGS.cache_dir, ConversionModel.from_bundle
+        )
+
+    def _publish(self) -> None:
+        STATE.details = {"models": {CONVERSION: self.conversion.describe()}}
+        STATE.ready = True
+
+    def models_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"serving": {CONVERSION: self.conversion.describe()}}
+        try:
+            report["registry"] = {
+                CONVERSION: {
+                    "versions": [
+                        v.model_dump(mode="json")
+                        for v in R.list_versions(self.registry, CONVERSION)
+                    ],
+                    "promotions": [
+                        d.model_dump(mode="json")
+                        for d in R.promotion_history(self.registry, CONVERSION)
+                    ],
+                }
+            }
+        except Exception as exc:
+            report["registry"] = {"unreachable": str(exc)}
+        return report
+
+    @bentoml.api(route="/v1/leads/score")
+    def score(
+        self,
+        leads: list[dict[str, Any]],
+        reasons: bool = False,
+        rules: bool = False,
+        as_of: datetime | None = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> dict[str, Any]:
+        """Score up to ``LEADCAST_MAX_BATCH`` leads; ``reasons`` adds the top reasons (in
+        English and Chinese); ``rules`` asks for the BANT rules instead of the model;
+        ``as_of`` is the scoring time (default: now, UTC) — activities at or after it and
+        leads created after it are refused."""
+        if len(leads) > SETTINGS.max_batch:
+            return _too_many(ctx, len(leads))
+        served = self.conversion
+        batch = score_leads(leads, served, reasons=reasons, rules_requested=rules, as_of=as_of)
+        return {
+            "results": batch.results,
+            "errors": batch.errors,
+            "serving": served.describe(),
+        }
+
+    @bentoml.api(route="/v1/leads/bant")
+    def bant_score(self, leads: list[dict[str, Any]], *, ctx: bentoml.Context) -> dict[str, Any]:
+        """The BANT rule score of each lead, with one reason per factor."""
+        if len(leads) > SETTINGS.max_batch:
+            return _too_many(ctx, len(leads))
+        batch = score_leads(leads, self.conversion, reasons=True, rules_requested=True)
+        return {
+            "results": batch.results,
+            "errors": batch.errors,
+            "config": {"calibrated": bant.load_default_config().mapping.fitted},
+        }
+
+    @bentoml.api(route="/v1/models/reload")
+    def reload(self) -> dict[str, Any]:
+        """Load the registry's current champion; the old model serves until it is ready."""
+        with self._lock:
+            fresh = self._load()
+            changed = (
+                fresh.version != self.conversion.version or fresh.ready != self.conversion.ready
+            )
+            if fresh.ready or not self.conversion.ready:
+                self.conversion = fresh
+            self._publish()
+        return {"changed": changed, "serving": {CONVERSION: self.conversion.describe()}}
+
+
+Leadcast.add_asgi_middleware(  # type: ignore[attr-defined]
+    Guard, token=SETTINGS.api_token, max_body_bytes=SETTINGS.max_body_bytes
+)

@@ -1,0 +1,255 @@
+"""The scoring service end to end: real ``bentoml serve`` processes over HTTP.
+
+One server per situation: a champion in the registry (scores, errors, auth, caps,
+parity with offline scoring), an empty store (rules), a corrupt champion bundle (refused,
+rules) and an unreachable registry (the verified local cache serves).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from models import registry as R
+from models.conversion import ConversionModel
+from pipelines.commands.serve import service_command
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+TOKEN = "test-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AS_OF = "2026-10-31T12:00:00"
+KIND = "lead-conversion"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, home: Path, **env: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full = {k: v for k, v in os.environ.items() if not k.startswith("LEADCAST_")}
+        full.pop("MLFLOW_TRACKING_URI", None)
+        full |= {"LEADCAST_HOME": str(home), "LEADCAST_API_TOKEN": TOKEN, **env}
+        self.log = home.parent / f"server-{self.port}.log"
+        self.proc = subprocess.Popen(
+            service_command("127.0.0.1", self.port),
+            env=full,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"server not ready in time: {self.log.read_text()[-3000:]}")
+
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.post(
+            f"{self.url}{path}", json=body, headers=AUTH if headers is None else headers, timeout=60
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def trained_home(
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_dataset: Path,
+    cli: Callable[[list[str], Path], tuple[int, str, str]],
+) -> Path:
+    home = tmp_path_factory.mktemp("svc") / "home"
+    code, _, err = cli(["train", "conversion", "--data", str(demo_dataset), "--json"], home)
+    assert code == 0, err
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(trained_home: Path) -> Iterator[Server]:
+    s = Server(trained_home, LEADCAST_MAX_BATCH="50", LEADCAST_MAX_BODY_BYTES="200000")
+    yield s
+    s.stop()
+
+
+def _leads(demo_dataset: Path, n: int) -> list[dict[str, Any]]:
+    leads = pd.read_parquet(demo_dataset / "leads.parquet")
+    leads = leads[leads["created_at"] < pd.Timestamp(AS_OF)].tail(n)
+    body = leads.drop(columns=["converted_at", "disqualified_at"])
+    records: list[dict[str, Any]] = json.loads(body.to_json(orient="records", date_format="iso"))
+    return records
+
+
+def test_scores_valid_leads_and_reports_each_invalid_field(server, demo_dataset) -> None:
+    leads = _leads(demo_dataset, 3)
+    bad = [
+        {**leads[0], "lead_id": "BAD1", "budget": "lots"},
+        {**leads[0], "lead_id": "BAD2", "converted_at": "2026-01-01T00:00:00"},
+        {"lead_id": "BAD3"},
+    ]
+    body = {"leads": [leads[0], bad[0], leads[1], bad[1], leads[2], bad[2]], "as_of": AS_OF}
+    r = server.post("/v1/leads/score", {**body, "reasons": True})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [x["index"] for x in out["results"]] == [0, 2, 4]
+    for x in out["results"]:
+        assert 0.0 < x["probability"] < 1.0 and x["grade"] in "ABCD"
+        assert x["scored_by"] == "model" and x["fallback_reason"] is None
+        assert x["model_version"] == 1
+        assert x["reasons"]["positive"] or x["reasons"]["negative"]
+    errors = {(e["index"], e["field"]) for e in out["errors"]}
+    assert (1, "budget") in errors and (3, "converted_at") in errors
+    assert any(i == 5 and f == "created_at" for i, f in errors)
+    assert all(e["message"] for e in out["errors"])
+
+
+def test_served_scores_equal_offline_scores(server, trained_home, demo_dataset) -> None:
+    leads = _leads(demo_dataset, 20)
+    r = server.post("/v1/leads/score", {"leads": leads, "as_of": AS_OF})
+    served = {x["lead_id"]: x["probability"] for x in r.json()["results"]}
+    registry = R.RegistrySettings(home=trained_home)
+    model = ConversionModel.load(R.download_bundle(registry, KIND, 1, trained_home / "offline"))
+    frame = pd.read_parquet(demo_dataset / "leads.parquet").set_index("lead_id")
+    frame = frame.loc[[x["lead_id"] for x in leads]].reset_index()
+    acts = pd.read_parquet(demo_dataset / "activities.parquet").iloc[0:0]
+    snaps = frame.assign(as_of=pd.Timestamp(AS_OF))
+    offline, _ = model.score(snaps, acts)
+    for lead_id, p in zip(frame["lead_id"], offline["probability"], strict=True):
+        assert served[lead_id] == pytest.approx(p, abs=1e-12)
+
+
+def test_auth_content_type_and_size_guards(server, demo_dataset) -> None:
+    body = {"leads": _leads(demo_dataset, 1)}
+    assert server.post("/v1/leads/score", body, headers={}).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    r = server.post("/v1/leads/score", body, headers=wrong)
+    assert r.status_code == 401 and "Authorization" in r.json()["message"]
+    r = httpx.post(
+        f"{server.url}/v1/leads/score",
+        content=b"\x80\x04pickle",
+        headers={**AUTH, "Content-Type": "application/python-pickle"},
+    )
+    assert r.status_code == 415 and "application/json" in r.json()["message"]
+    r = httpx.post(
+        f"{server.url}/v1/leads/score",
+        content=b"leads=1",
+        headers={**AUTH, "Content-Type": "text/plain"},
+    )
+    assert r.status_code == 415
+    big = {"leads": [{"lead_id": "x" * 1000, "name": "y" * 5000}] * 45}
+    r = server.post("/v1/leads/score", big)
+    assert r.status_code == 413 and "bytes" in r.json()["message"]
+    r = server.post("/v1/leads/score", {"leads": _leads(demo_dataset, 1) * 51})
+    assert r.status_code == 413 and "at most 50" in r.json()["message"]
+    r = httpx.post(
+        f"{server.url}/v1/leads/score",
+        content=b"{not json",
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert httpx.get(f"{server.url}/livez").status_code == 200  # probes need no token
+
+
+def test_models_and_readiness_say_what_serves(server) -> None:
+    ready = httpx.get(f"{server.url}/readyz").json()
+    assert ready["ready"] is True
+    assert ready["models"][KIND]["serving"] == "model"
+    assert ready["models"][KIND]["source"] == "registry"
+    r = httpx.get(f"{server.url}/v1/models", headers=AUTH)
+    assert r.status_code == 200
+    report = r.json()
+    assert report["serving"][KIND]["version"] == 1
+    assert report["registry"][KIND]["versions"][0]["is_champion"] is True
+    assert httpx.get(f"{server.url}/v1/models").status_code == 401
+
+
+def test_without_a_model_rules_serve_and_every_response_says_so(tmp_path, demo_dataset) -> None:
+    s = Server(tmp_path / "empty-home")
+    try:
+        ready = httpx.get(f"{s.url}/readyz").json()
+        assert ready["models"][KIND]["serving"] == "rules"
+        r = s.post("/v1/leads/score", {"leads": _leads(demo_dataset, 2), "reasons": True})
+        out = r.json()
+        assert r.status_code == 200 and len(out["results"]) == 2
+        for x in out["results"]:
+            assert x["scored_by"] == "rules" and "train" in x["fallback_reason"]
+            assert len(x["reasons"]) == 4  # one per BANT factor
+        assert out["serving"]["serving"] == "rules"
+    finally:
+        s.stop()
+
+
+def test_a_corrupt_champion_is_refused_and_rules_serve(
+    tmp_path, trained_home, demo_dataset
+) -> None:
+    """The registry's copy of the champion's LightGBM file is damaged (and restored after):
+    a server without a cached copy downloads it, the checksum check refuses it, rules
+    serve and say why."""
+    home = tmp_path / "corrupt-home"  # same registry (its paths are absolute), no cache
+    shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("serving-cache"))
+    boosters = list((trained_home / "mlartifacts").rglob("bundle/*.txt"))
+    assert boosters, "the champion's LightGBM file was not found"
+    saved = {p: p.read_bytes() for p in boosters}
+    try:
+        for path in boosters:
+            path.write_bytes(saved[path].replace(b"tree", b"tr3e", 5))
+        s = Server(home)
+    finally:
+        for path, data in saved.items():
+            path.write_bytes(data)
+    try:
+        status = httpx.get(f"{s.url}/readyz").json()["models"][KIND]
+        assert status["serving"] == "rules" and "refused" in status["reason"]
+        x = s.post("/v1/leads/score", {"leads": _leads(demo_dataset, 1)}).json()["results"][0]
+        assert x["scored_by"] == "rules" and "refused" in x["fallback_reason"]
+    finally:
+        s.stop()
+
+
+def test_registry_down_the_verified_cache_serves(server, trained_home, demo_dataset) -> None:
+    assert (trained_home / "serving-cache" / KIND / "v1").is_dir()  # filled by `server`
+    s = Server(
+        trained_home,
+        MLFLOW_TRACKING_URI="http://127.0.0.1:9",
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+        MLFLOW_HTTP_REQUEST_TIMEOUT="3",
+    )
+    try:
+        status = httpx.get(f"{s.url}/readyz").json()["models"][KIND]
+        assert status["serving"] == "model" and status["source"] == "cache"
+        assert "unreachable" in status["reason"]
+        body = {"leads": _leads(demo_dataset, 3), "as_of": AS_OF}
+        cached = s.post("/v1/leads/score", body).json()["results"]
+        live = server.post("/v1/leads/score", body).json()["results"]
+        assert [x["probability"] for x in cached] == [x["probability"] for x in live]
+    finally:
+        s.stop()
