@@ -5,7 +5,8 @@ against the data contracts, trains the lead-conversion model and the deal close-
 (each registered in the local MLflow store and promoted to champion when it beats the
 current one), shows the outlook of the deals open at the end of the history, backtests the
 bookings forecast month by month (logged to MLflow), forecasts the coming month with that
-confidence record, and prints a summary.
+confidence record, prints a summary, and ends serving the models over HTTP on 127.0.0.1
+(token, docs URL and a ``curl`` example printed; ``--no-serve`` stops before).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--home", type=Path, default=None, help="override $LEADCAST_HOME")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--no-serve", action="store_true", help="stop after the summary (no HTTP service)"
+    )
+    parser.add_argument("--port", type=int, default=3000, help="service port (3000)")
     parser.set_defaults(func=execute)
 
 
@@ -121,7 +126,39 @@ def execute(args: argparse.Namespace) -> int:
     else:
         console.rule("[bold]Summary")
         console.print_json(json.dumps(summary["generated"], default=str))
-    return 0
+    if args.no_serve:
+        return 0
+    console.rule("[bold]6. Serve the models over HTTP (Ctrl-C stops it)")
+    return _serve(home, args.port)
+
+
+def _serve(home: Path, port: int) -> int:
+    """Run the service on 127.0.0.1 with this demo's store (blocks until interrupted)."""
+    import os
+    import secrets
+    import subprocess
+
+    from pipelines.commands.serve import service_command
+
+    env = dict(os.environ, LEADCAST_HOME=str(home.resolve()))
+    env.setdefault("LEADCAST_API_TOKEN", secrets.token_urlsafe(24))
+    token, base = env["LEADCAST_API_TOKEN"], f"http://127.0.0.1:{port}"
+    lead = (
+        '{"leads": [{"lead_id": "L1", "created_at": "2026-11-01T09:00:00", "source": '
+        '"referral", "budget": 500000, "authority": "decision_maker", "need": "high", '
+        '"timeline": "within_3_months"}], "reasons": true}'
+    )
+    print(f"token: {token}", flush=True)
+    print(f"docs:  {base}/docs   (OpenAPI: {base}/docs.json; readiness: {base}/readyz)")
+    print(
+        f"try:   curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: "
+        f"application/json' -d '{lead}' {base}/v1/leads/score",
+        flush=True,
+    )
+    try:
+        return subprocess.call(service_command("127.0.0.1", port), env=env)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _forecast(data_dir: Path, registry: Any, end: Any, console: Console) -> dict[str, Any]:
