@@ -6,6 +6,8 @@
   415 (pickle, form data, text, … are refused before anything reads them).
 - **Body cap**: a declared ``Content-Length`` over the cap → 413 at once; a streamed body
   is counted as it arrives and cut off with 413 when it passes the cap.
+- ``GET /docs.json`` is BentoML's OpenAPI document corrected by
+  :func:`serving.openapi.patch_openapi`;
 - ``GET /readyz`` answers with JSON details (which path scores each kind, and why) from
   the :class:`ServiceState` the service fills in once its models are loaded.
 
@@ -19,6 +21,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from serving.openapi import patch_openapi
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -81,6 +85,9 @@ class Guard:
             status = 200 if STATE.ready else 503
             await _reply(send, status, {"ready": STATE.ready, **STATE.details})
             return
+        if path == "/docs.json" and scope.get("method") == "GET":
+            await self._patched_docs(scope, receive, send)
+            return
         if path in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
@@ -128,6 +135,24 @@ class Guard:
                 await _reply(send, 413, self._too_large())
                 return
         await self._forward(scope, receive, send)
+
+    async def _patched_docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """BentoML's OpenAPI document, corrected (:func:`serving.openapi.patch_openapi`)."""
+        status, chunks = 200, []
+
+        async def collect(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, collect)
+        body = b"".join(chunks)
+        if status != 200:
+            await _reply(send, status, {"error": "docs_unavailable", "message": body.decode()})
+            return
+        await _reply(send, 200, patch_openapi(json.loads(body)))
 
     def _too_large(self) -> dict[str, Any]:
         return {

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -253,3 +255,37 @@ def test_registry_down_the_verified_cache_serves(server, trained_home, demo_data
         assert [x["probability"] for x in cached] == [x["probability"] for x in live]
     finally:
         s.stop()
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_path) -> None:
+    """Over 1,000 requests generated from /docs.json: no 5xx, every documented response
+    matches its schema."""
+    st = Path(sys.executable).parent / "st"
+    proc = subprocess.run(
+        [
+            str(st),
+            "run",
+            f"{server.url}/docs.json",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--max-examples",
+            "350",
+            "--phases",
+            "coverage,fuzzing",
+            "--seed",
+            "20261128",
+            "--no-color",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    tail = proc.stdout[-3000:]
+    assert proc.returncode == 0, tail
+    found = re.search(r"(\d+) generated, (\d+) passed", proc.stdout)
+    assert found, tail
+    generated, passed = int(found.group(1)), int(found.group(2))
+    assert generated >= 1000 and passed == generated, tail
