@@ -277,7 +277,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_
             "--seed",
             "20261128",
             "--no-color",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=600,
