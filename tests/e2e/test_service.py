@@ -289,3 +289,15 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_
     assert found, tail
     generated, passed = int(found.group(1)), int(found.group(2))
     assert generated >= 1000 and passed == generated, tail
+
+
+def test_bentoml_build_works_from_the_repository(tmp_path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    bentoml = Path(sys.executable).parent / "bentoml"
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml-home")}
+    proc = subprocess.run(
+        [str(bentoml), "build", "."], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    built = list((tmp_path / "bentoml-home" / "bentos" / "leadcast").iterdir())
+    assert any((b / "bento.yaml").is_file() for b in built)
