@@ -17,6 +17,10 @@ GUARD_RESPONSES: Final = {
     "413": "Request body over LEADCAST_MAX_BODY_BYTES, or more records than LEADCAST_MAX_BATCH",
     "415": "Content type other than application/json",
 }
+FORECAST_RESPONSES: Final = {
+    "409": "No CRM history loaded: start the service with LEADCAST_DATA",
+    "422": "The period cannot be forecast (ends before as_of, or beyond the model horizon)",
+}
 
 
 def patch_openapi(doc: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +50,8 @@ def patch_openapi(doc: dict[str, Any]) -> dict[str, Any]:
             continue
         for operation in methods.values():
             responses = operation.setdefault("responses", {})
-            for code, text in GUARD_RESPONSES.items():
+            extra = FORECAST_RESPONSES if path == "/v1/forecast" else {}
+            for code, text in {**GUARD_RESPONSES, **extra}.items():
                 responses.setdefault(
                     code, {"description": text, "content": {"application/json": {"schema": ref}}}
                 )

@@ -22,10 +22,12 @@ Auth, JSON-only, the body cap and ``/readyz`` are :class:`serving.guard.Guard`; 
 from __future__ import annotations
 
 import threading
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 
 import bentoml
+import pandas as pd
+from pydantic import Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -33,7 +35,12 @@ from starlette.routing import Route
 
 from models import bant
 from models import registry as R
+from models.bookings import bookings_forecast, data_fingerprint
+from models.close_time import KIND as CLOSE_TIME
+from models.close_time import CloseTimeModel
 from models.conversion import ConversionModel
+from models.forecast import Period
+from models.forecast_inputs import ForecastWindowError
 from serving.guard import STATE, Guard
 from serving.lead_scoring import score_leads
 from serving.model_store import ServedModel, load_served
@@ -87,6 +94,12 @@ class Leadcast:
         )
         self._lock = threading.Lock()
         self.conversion: ServedModel[ConversionModel] = self._load()
+        self.close_time: ServedModel[CloseTimeModel] = load_served(
+            self.registry, CLOSE_TIME, SETTINGS.cache_dir, CloseTimeModel.from_bundle
+        )
+        if self.close_time.model is not None:
+            self.close_time.model.meta["registered_version"] = self.close_time.version
+        self.history = _load_history()
         self._publish()
         _Holder.service = self
 
@@ -96,11 +109,22 @@ class Leadcast:
         )
 
     def _publish(self) -> None:
-        STATE.details = {"models": {CONVERSION: self.conversion.describe()}}
+        STATE.details = {
+            "models": {
+                CONVERSION: self.conversion.describe(),
+                CLOSE_TIME: self.close_time.describe(),
+            },
+            "history": None if self.history is None else self.history.describe(),
+        }
         STATE.ready = True
 
     def models_report(self) -> dict[str, Any]:
-        report: dict[str, Any] = {"serving": {CONVERSION: self.conversion.describe()}}
+        report: dict[str, Any] = {
+            "serving": {
+                CONVERSION: self.conversion.describe(),
+                CLOSE_TIME: self.close_time.describe(),
+            }
+        }
         try:
             report["registry"] = {
                 CONVERSION: {
@@ -154,6 +178,49 @@ class Leadcast:
             "config": {"calibrated": bant.load_default_config().mapping.fitted},
         }
 
+    @bentoml.api(route="/v1/forecast")
+    def forecast(
+        self,
+        period_start: date,
+        period_end: date,
+        as_of: datetime | None = None,
+        target: float | None = None,
+        target_count: float | None = None,
+        draws: Annotated[int, Field(ge=100, le=100_000)] = 10_000,
+        *,
+        ctx: bentoml.Context,
+    ) -> dict[str, Any]:
+        """The bookings forecast of a period from the loaded history (``LEADCAST_DATA``):
+        P10 / P50 / P90, P(≥ target), closed / open / new, drivers, the stage-weighted
+        baseline and the newest backtest as its confidence statement. Stage-weighted, and
+        ``method`` says so, when no close-time model can serve."""
+        history = self.history
+        if history is None:
+            ctx.response.status_code = 409
+            return {
+                "error": "no_history",
+                "message": "the service has no CRM history loaded; start it with "
+                "LEADCAST_DATA=<dataset directory> (leadcast serve --data DIR)",
+            }
+        try:
+            period = Period.from_days(period_start, period_end)
+            return bookings_forecast(
+                history.tables,
+                data_end=history.data_end,
+                data_sha256=history.sha256,
+                model=self.close_time.model,
+                fallback_reason=self.close_time.reason,
+                registry=self.registry,
+                period=period,
+                as_of=None if as_of is None else pd.Timestamp(as_of).tz_localize(None),
+                target=target,
+                target_count=target_count,
+                draws=draws,
+            )
+        except (ForecastWindowError, ValueError) as exc:
+            ctx.response.status_code = 422
+            return {"error": "bad_period", "message": str(exc)}
+
     @bentoml.api(route="/v1/models/reload")
     def reload(self) -> dict[str, Any]:
         """Load the registry's current champion; the old model serves until it is ready."""
@@ -166,6 +233,29 @@ class Leadcast:
                 self.conversion = fresh
             self._publish()
         return {"changed": changed, "serving": {CONVERSION: self.conversion.describe()}}
+
+
+class History:
+    """The CRM history loaded at start (validated rows only) for the forecast."""
+
+    def __init__(self, path: Any) -> None:
+        from pipelines.training import load_dataset  # the one validated loading path
+
+        self.path = path
+        self.tables, _, _, self.data_end, self.contract = load_dataset(path)
+        self.sha256 = str(data_fingerprint(self.tables)["sha256"])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "data_end": str(self.data_end),
+            "rows": {k: len(v) for k, v in self.tables.items()},
+            "quarantined_rows": self.contract.get("quarantined_rows"),
+        }
+
+
+def _load_history() -> History | None:
+    return None if SETTINGS.data is None else History(SETTINGS.data)
 
 
 Leadcast.add_asgi_middleware(  # type: ignore[attr-defined]

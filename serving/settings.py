@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class ServiceSettings(BaseSettings):
     """``LEADCAST_API_TOKEN`` (required to serve), ``LEADCAST_HOME`` (the local store and
-    the model cache), and the caps: ``LEADCAST_MAX_BATCH`` records per request,
+    the model cache), ``LEADCAST_DATA`` (the history the forecast reads), and the caps:
+    ``LEADCAST_MAX_BATCH`` records per request,
     ``LEADCAST_MAX_BODY_BYTES``, ``LEADCAST_TIMEOUT_SECONDS`` (504 beyond it) and
     ``LEADCAST_MAX_CONCURRENCY`` requests in flight per worker (429 beyond it)."""
 
@@ -18,6 +19,9 @@ class ServiceSettings(BaseSettings):
 
     api_token: str | None = None
     home: Path = Path(".leadcast")
+    data: Path | None = Field(
+        default=None, description="dataset directory whose history /v1/forecast uses"
+    )
     max_batch: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     timeout_seconds: float = Field(default=30.0, gt=0)

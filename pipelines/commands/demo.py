@@ -129,10 +129,10 @@ def execute(args: argparse.Namespace) -> int:
     if args.no_serve:
         return 0
     console.rule("[bold]6. Serve the models over HTTP (Ctrl-C stops it)")
-    return _serve(home, args.port)
+    return _serve(home, data_dir, args.port)
 
 
-def _serve(home: Path, port: int) -> int:
+def _serve(home: Path, data_dir: Path, port: int) -> int:
     """Run the service on 127.0.0.1 with this demo's store (blocks until interrupted)."""
     import os
     import secrets
@@ -140,7 +140,7 @@ def _serve(home: Path, port: int) -> int:
 
     from pipelines.commands.serve import service_command
 
-    env = dict(os.environ, LEADCAST_HOME=str(home.resolve()))
+    env = dict(os.environ, LEADCAST_HOME=str(home.resolve()), LEADCAST_DATA=str(data_dir.resolve()))
     env.setdefault("LEADCAST_API_TOKEN", secrets.token_urlsafe(24))
     token, base = env["LEADCAST_API_TOKEN"], f"http://127.0.0.1:{port}"
     lead = (

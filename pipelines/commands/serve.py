@@ -13,7 +13,8 @@ from typing import Any
 
 EPILOG = """\
 Starts `bentoml serve serving.service:Leadcast` with the champion models of the store under
-$LEADCAST_HOME (or MLFLOW_TRACKING_URI). Requests need `Authorization: Bearer <token>`:
+$LEADCAST_HOME (or MLFLOW_TRACKING_URI); --data loads a CRM history for POST /v1/forecast.
+Requests need `Authorization: Bearer <token>`:
 the token is LEADCAST_API_TOKEN, or a fresh one printed here when it is not set. Binds
 127.0.0.1 unless --host says otherwise. Caps: LEADCAST_MAX_BATCH (1000 records),
 LEADCAST_MAX_BODY_BYTES (8 MiB), LEADCAST_TIMEOUT_SECONDS (30), LEADCAST_MAX_CONCURRENCY.
@@ -37,6 +38,9 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port (3000)")
+    parser.add_argument(
+        "--data", type=Path, help="dataset directory for POST /v1/forecast (LEADCAST_DATA)"
+    )
     parser.set_defaults(func=execute)
 
 
@@ -52,6 +56,8 @@ def execute(args: argparse.Namespace) -> int:
         env["LEADCAST_API_TOKEN"] = secrets.token_urlsafe(24)
         print(f"LEADCAST_API_TOKEN={env['LEADCAST_API_TOKEN']}  (generated; set it to keep one)")
     env.setdefault("LEADCAST_HOME", str(Path(".leadcast").resolve()))
+    if args.data is not None:
+        env["LEADCAST_DATA"] = str(args.data.resolve())
     base = f"http://{args.host}:{args.port}"
     print(f"docs: {base}/docs  ·  OpenAPI: {base}/docs.json  ·  readiness: {base}/readyz")
     print(

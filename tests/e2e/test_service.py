@@ -97,8 +97,13 @@ def trained_home(
 
 
 @pytest.fixture(scope="module")
-def server(trained_home: Path) -> Iterator[Server]:
-    s = Server(trained_home, LEADCAST_MAX_BATCH="50", LEADCAST_MAX_BODY_BYTES="200000")
+def server(trained_home: Path, demo_dataset: Path) -> Iterator[Server]:
+    s = Server(
+        trained_home,
+        LEADCAST_MAX_BATCH="50",
+        LEADCAST_MAX_BODY_BYTES="200000",
+        LEADCAST_DATA=str(demo_dataset),
+    )
     yield s
     s.stop()
 
@@ -194,6 +199,20 @@ def test_models_and_readiness_say_what_serves(server) -> None:
     assert httpx.get(f"{server.url}/v1/models").status_code == 401
 
 
+def test_forecast_falls_back_to_stage_weighted_and_says_why(server) -> None:
+    body = {"period_start": "2026-11-01", "period_end": "2026-11-30", "target": 1e6}
+    r = server.post("/v1/forecast", body)
+    assert r.status_code == 200, r.text
+    f = r.json()
+    assert f["method"] == "stage_weighted" and "close-time" in f["fallback_reason"]
+    assert f["p10"] <= f["p50"] <= f["p90"] and 0.0 <= f["p_target"] <= 1.0
+    assert f["baseline"]["method"] == "stage_weighted"
+    bad = server.post("/v1/forecast", {"period_start": "2026-11-30", "period_end": "2026-11-01"})
+    assert bad.status_code == 422 and bad.json()["error"] == "bad_period"
+    far = server.post("/v1/forecast", {"period_start": "2020-01-01", "period_end": "2020-01-31"})
+    assert far.status_code == 422 and "already booked" in far.json()["message"]
+
+
 def test_without_a_model_rules_serve_and_every_response_says_so(tmp_path, demo_dataset) -> None:
     s = Server(tmp_path / "empty-home")
     try:
@@ -206,6 +225,8 @@ def test_without_a_model_rules_serve_and_every_response_says_so(tmp_path, demo_d
             assert x["scored_by"] == "rules" and "train" in x["fallback_reason"]
             assert len(x["reasons"]) == 4  # one per BANT factor
         assert out["serving"]["serving"] == "rules"
+        r = s.post("/v1/forecast", {"period_start": "2026-11-01", "period_end": "2026-11-30"})
+        assert r.status_code == 409 and "LEADCAST_DATA" in r.json()["message"]
     finally:
         s.stop()
 
