@@ -186,6 +186,14 @@ def _rule_results(
     return out, errors
 
 
+def now_naive_utc(as_of: datetime | None = None) -> datetime:
+    """``as_of`` (default: now) as a naive UTC datetime, like the contract's timestamps."""
+    when = as_of or datetime.now(UTC)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.replace(tzinfo=None)
+
+
 def score_leads(
     leads: Sequence[Any],
     served: ServedModel[ConversionModel],
@@ -195,10 +203,7 @@ def score_leads(
     rules_requested: bool = False,
 ) -> ScoredBatch:
     """Results for the valid leads (in request order) and errors for the others."""
-    when = as_of or datetime.now(UTC)
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC)
-    when = when.replace(tzinfo=None)
+    when = now_naive_utc(as_of)
     use_model = served.ready and not rules_requested
     valid, errors = _split(leads, when, lead_spec(served), lenient=not use_model)
     if not valid:
@@ -210,4 +215,4 @@ def score_leads(
     return ScoredBatch(results, sorted(errors + rule_errors, key=lambda e: e["index"]))
 
 
-__all__ = ["ScoredBatch", "lead_spec", "score_leads"]
+__all__ = ["ScoredBatch", "lead_spec", "now_naive_utc", "score_leads"]

@@ -41,6 +41,7 @@ from models.close_time import CloseTimeModel
 from models.conversion import ConversionModel
 from models.forecast import Period
 from models.forecast_inputs import ForecastWindowError
+from serving.deal_outlook import deal_outlook
 from serving.guard import STATE, Guard
 from serving.lead_scoring import score_leads
 from serving.model_store import ServedModel, load_served
@@ -176,6 +177,27 @@ class Leadcast:
             "results": batch.results,
             "errors": batch.errors,
             "config": {"calibrated": bant.load_default_config().mapping.fitted},
+        }
+
+    @bentoml.api(route="/v1/deals/outlook")
+    def outlook(
+        self,
+        deals: list[dict[str, Any]],
+        as_of: datetime | None = None,
+        *,
+        ctx: bentoml.Context,
+    ) -> dict[str, Any]:
+        """Open deals (each with its ``stage_history`` and recent ``activities``) → P(win),
+        P(won within 30 / 60 / 90 days), close-date P10 / P50 / P90 and risk flags with
+        their reasons; the stage's historical win rate when no close-time model serves."""
+        if len(deals) > SETTINGS.max_batch:
+            return _too_many(ctx, len(deals))
+        history = None if self.history is None else self.history.tables
+        batch = deal_outlook(deals, self.close_time, history=history, as_of=as_of)
+        return {
+            "results": batch.results,
+            "errors": batch.errors,
+            "serving": self.close_time.describe(),
         }
 
     @bentoml.api(route="/v1/forecast")

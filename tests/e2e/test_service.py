@@ -213,6 +213,27 @@ def test_forecast_falls_back_to_stage_weighted_and_says_why(server) -> None:
     assert far.status_code == 422 and "already booked" in far.json()["message"]
 
 
+def test_deal_outlook_without_a_close_time_model_uses_stage_rates(server, demo_dataset) -> None:
+    deals = pd.read_parquet(demo_dataset / "deals.parquet")
+    deal = deals[deals["outcome"] == "open"].iloc[0]
+    body = json.loads(
+        deal.drop(["closed_at", "outcome", "lost_reason"])
+        .to_frame()
+        .T.to_json(orient="records", date_format="iso")
+    )[0]
+    body["stage_history"] = [{"stage": "proposal", "entered_at": "2026-10-01T09:00:00"}]
+    bad = {**body, "deal_id": "BAD", "stage_history": [{"stage": "nope", "entered_at": "x"}]}
+    r = server.post("/v1/deals/outlook", {"deals": [body, bad], "as_of": AS_OF})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [x["index"] for x in out["results"]] == [0]
+    x = out["results"][0]
+    assert x["scored_by"] == "stage_rates" and x["current_stage"] == "proposal"
+    assert 0.0 < x["p_win"] < 1.0 and x["fallback_reason"]
+    fields = {e["field"] for e in out["errors"] if e["index"] == 1}
+    assert {"stage_history[0].stage", "stage_history[0].entered_at"} <= fields
+
+
 def test_without_a_model_rules_serve_and_every_response_says_so(tmp_path, demo_dataset) -> None:
     s = Server(tmp_path / "empty-home")
     try:

@@ -108,3 +108,44 @@ def test_outlook__without_a_model_says_what_to_do(
     )
     assert code == 2
     assert "deal-close-time" in err and "train close-time" in err
+
+
+def test_service_outlook_equals_the_offline_outlook(trained, demo_dataset, tmp_path) -> None:
+    """Deals sent as the service receives them (with their stage history and activities;
+    the leads from the loaded history) get the offline outlook's numbers and flags."""
+    from datetime import datetime
+
+    from models.close_time import CloseTimeModel
+    from pipelines.training import load_dataset
+    from serving.deal_outlook import deal_outlook
+    from serving.model_store import load_served
+
+    home, _ = trained
+    settings = R.RegistrySettings(home=home)
+    served = load_served(settings, KIND, tmp_path / "cache", CloseTimeModel.from_bundle)
+    assert served.ready
+    as_of = pd.Timestamp("2026-09-01")
+    offline, offline_flags, _ = outlook(demo_dataset, registry=settings, as_of=as_of)
+    tables, *_ = load_dataset(demo_dataset)
+    deals = tables["deals"].set_index("deal_id").loc[offline["deal_id"].head(25)].reset_index()
+    records = []
+    for _, deal in deals.iterrows():
+        body = deal.drop(["closed_at", "outcome", "lost_reason"]).to_dict()
+        record = {k: (None if pd.isna(v) else v) for k, v in body.items()}
+        stages = tables["stage_history"]
+        stages = stages[(stages["deal_id"] == deal["deal_id"]) & (stages["entered_at"] < as_of)]
+        record["stage_history"] = stages[["stage", "entered_at"]].to_dict("records")
+        acts = tables["activities"]
+        acts = acts[(acts["deal_id"] == deal["deal_id"]) & (acts["occurred_at"] < as_of)]
+        record["activities"] = [
+            {k: (None if pd.isna(v) else v) for k, v in a.items() if k != "deal_id"}
+            for a in acts.to_dict("records")
+        ]
+        records.append(record)
+    batch = deal_outlook(records, served, history=tables, as_of=datetime(2026, 9, 1))
+    assert batch.errors == []
+    for row, result in enumerate(batch.results):
+        assert result["deal_id"] == offline["deal_id"].iloc[row]
+        for key in ("p_win", "p_won_30d", "p_won_90d", "p_lost_90d"):
+            assert result[key] == pytest.approx(offline[key].iloc[row], abs=1e-9), key
+        assert [f["code"] for f in result["flags"]] == [f.code for f in offline_flags[row]]
