@@ -21,6 +21,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench_train_close_time",
     "bench_outlook",
     "bench_forecast",
+    "bench_service",
 )
 
 

@@ -194,14 +194,16 @@ def _shared_shock_periods(
     return out
 
 
+@pytest.mark.slow
 def test_without_the_dependence_term_the_80_interval_under_covers() -> None:
     """Acceptance: with a shared shock, independent draws under-cover; the ρ fitted on
     earlier periods brings the 80% coverage of later periods back to nominal."""
-    periods = _shared_shock_periods(160, rho_true=0.06, seed=11)
+    periods = _shared_shock_periods(400, rho_true=0.06, seed=11)
     settings = BacktestSettings(
         draws=1000,
         rho_grid=(0.0, 0.01, 0.03, 0.06, 0.1, 0.15),
         level_grid=(1.0,),
+        calibration_window=200,
     )
 
     def covered(inputs: ForecastInputs, actual: float, rho: float) -> bool:
@@ -209,7 +211,7 @@ def test_without_the_dependence_term_the_80_interval_under_covers() -> None:
         lo, hi = np.quantile(d, [0.1, 0.9])
         return bool(lo <= actual <= hi)
 
-    fit_part, test_part = periods[:80], periods[80:]
+    fit_part, test_part = periods[:200], periods[200:]
     history = []
     for inputs, actual in fit_part:
         item = PeriodForecast(PERIOD, inputs, inputs, actual, 0, PERIOD.start)
@@ -220,5 +222,5 @@ def test_without_the_dependence_term_the_80_interval_under_covers() -> None:
     assert level == 1.0 and 0.03 <= rho <= 0.1
     independent = np.mean([covered(i, y, 0.0) for i, y in test_part])
     fitted = np.mean([covered(i, y, rho) for i, y in test_part])
-    assert independent < 0.6
-    assert 0.7 <= fitted <= 0.9
+    assert independent < 0.6  # measured: 0.41 on these 200 periods
+    assert 0.72 <= fitted <= 0.88  # measured: 0.815 (rho fitted 0.06, the true value)
