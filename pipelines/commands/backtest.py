@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,13 +108,19 @@ def execute(args: argparse.Namespace) -> int:
         refit_every_months=args.refit_months,
         draws=args.draws,
     )
-    with Console(stderr=True).status("backtesting") as status:
-        result, run_id = backtest(
-            args.data,
-            registry=RegistrySettings.from_env(),
-            settings=settings,
-            progress=lambda msg: status.update(msg),
-        )
+    from models.conversion_training import NotEnoughDataError
+
+    try:
+        with Console(stderr=True).status("backtesting") as status:
+            result, run_id = backtest(
+                args.data,
+                registry=RegistrySettings.from_env(),
+                settings=settings,
+                progress=lambda msg: status.update(msg),
+            )
+    except NotEnoughDataError as exc:
+        print(f"leadcast backtest: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps({**result.summary, "periods": result.periods, "run_id": run_id}, indent=2))
     else:
