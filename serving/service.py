@@ -95,11 +95,7 @@ class Leadcast:
         )
         self._lock = threading.Lock()
         self.conversion: ServedModel[ConversionModel] = self._load()
-        self.close_time: ServedModel[CloseTimeModel] = load_served(
-            self.registry, CLOSE_TIME, SETTINGS.cache_dir, CloseTimeModel.from_bundle
-        )
-        if self.close_time.model is not None:
-            self.close_time.model.meta["registered_version"] = self.close_time.version
+        self.close_time: ServedModel[CloseTimeModel] = self._load_close_time()
         self.history = _load_history()
         self._publish()
         _Holder.service = self
@@ -108,6 +104,14 @@ class Leadcast:
         return load_served(
             self.registry, CONVERSION, SETTINGS.cache_dir, ConversionModel.from_bundle
         )
+
+    def _load_close_time(self) -> ServedModel[CloseTimeModel]:
+        served: ServedModel[CloseTimeModel] = load_served(
+            self.registry, CLOSE_TIME, SETTINGS.cache_dir, CloseTimeModel.from_bundle
+        )
+        if served.model is not None:
+            served.model.meta["registered_version"] = served.version
+        return served
 
     def _publish(self) -> None:
         STATE.details = {
@@ -245,16 +249,29 @@ class Leadcast:
 
     @bentoml.api(route="/v1/models/reload")
     def reload(self) -> dict[str, Any]:
-        """Load the registry's current champion; the old model serves until it is ready."""
+        """Load the registry's current champions; the old models serve until the new ones
+        are loaded and verified (a failed load keeps the model that serves)."""
         with self._lock:
-            fresh = self._load()
-            changed = (
-                fresh.version != self.conversion.version or fresh.ready != self.conversion.ready
-            )
-            if fresh.ready or not self.conversion.ready:
-                self.conversion = fresh
+            conversion = self._load()
+            close_time = self._load_close_time()
+            changed = {
+                CONVERSION: (conversion.version, conversion.ready)
+                != (self.conversion.version, self.conversion.ready),
+                CLOSE_TIME: (close_time.version, close_time.ready)
+                != (self.close_time.version, self.close_time.ready),
+            }
+            if conversion.ready or not self.conversion.ready:
+                self.conversion = conversion
+            if close_time.ready or not self.close_time.ready:
+                self.close_time = close_time
             self._publish()
-        return {"changed": changed, "serving": {CONVERSION: self.conversion.describe()}}
+        return {
+            "changed": changed,
+            "serving": {
+                CONVERSION: self.conversion.describe(),
+                CLOSE_TIME: self.close_time.describe(),
+            },
+        }
 
 
 class History:

@@ -197,6 +197,10 @@ def test_models_and_readiness_say_what_serves(server) -> None:
     assert report["serving"][KIND]["version"] == 1
     assert report["registry"][KIND]["versions"][0]["is_champion"] is True
     assert httpx.get(f"{server.url}/v1/models").status_code == 401
+    reloaded = server.post("/v1/models/reload", {})
+    assert reloaded.status_code == 200, reloaded.text
+    assert reloaded.json()["changed"] == {KIND: False, "deal-close-time": False}
+    assert reloaded.json()["serving"][KIND]["version"] == 1
 
 
 def test_forecast_falls_back_to_stage_weighted_and_says_why(server) -> None:
