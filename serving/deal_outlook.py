@@ -21,7 +21,7 @@ import pandas as pd
 from data_contracts import tables as T
 from data_contracts.payloads import record_model, validate_records
 from data_contracts.spec import TableSpec
-from data_contracts.storage import coerce_frame
+from data_contracts.storage import frame_from_validated
 from features.lead_features import AS_OF
 from models.close_time import CloseTimeModel
 from models.stage_weighted import stage_win_rates
@@ -41,8 +41,7 @@ def deal_spec(served: ServedModel[CloseTimeModel]) -> TableSpec:
 
 
 def _frame(records: list[dict[str, Any]], spec: TableSpec) -> pd.DataFrame:
-    raw = pd.DataFrame(records, columns=list(spec.column_names))
-    return coerce_frame(raw, spec, strict_columns=True).frame
+    return frame_from_validated(records, spec)
 
 
 def _nested(

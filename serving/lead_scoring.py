@@ -21,7 +21,7 @@ import pandas as pd
 from data_contracts import tables as T
 from data_contracts.payloads import RecordError, record_model, validate_records
 from data_contracts.spec import TableSpec
-from data_contracts.storage import coerce_frame
+from data_contracts.storage import frame_from_validated
 from models import bant
 from models.conversion import ConversionModel, snapshot_frame
 from serving.model_store import ServedModel
@@ -119,8 +119,7 @@ def _split(
 
 
 def _frame(records: list[dict[str, Any]], spec: TableSpec) -> pd.DataFrame:
-    raw = pd.DataFrame(records, columns=list(spec.column_names))
-    return coerce_frame(raw, spec, strict_columns=True).frame
+    return frame_from_validated(records, spec)
 
 
 def _model_results(
