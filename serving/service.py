@@ -7,8 +7,13 @@ Run it with ``leadcast serve`` (or ``bentoml serve serving.service:Leadcast``). 
   version, reasons on request) and one error per invalid field (index, id, field,
   message) — a bad record never stops the others;
 - ``POST /v1/leads/bant`` — the BANT rules on request, with their reasons;
-- ``POST /v1/models/reload`` — pick up a newly promoted champion (the old model serves
-  until the new one is loaded and verified);
+- ``POST /v1/deals/outlook`` — open deals with their stage history and activities → P(win),
+  P(won within 30 / 60 / 90 days), close-date quantiles and risk flags (the stage's win
+  rate, said so, when no close-time model serves);
+- ``POST /v1/forecast`` — the bookings forecast of a period from the history loaded with
+  ``LEADCAST_DATA``, with the newest backtest as its confidence statement;
+- ``POST /v1/models/reload`` — pick up newly promoted champions (the old models serve
+  until the new ones are loaded and verified);
 - ``GET /v1/models`` — what serves each kind (version, source, training window,
   metrics) and the registry's versions with their promotion history;
 - BentoML's ``/livez``, ``/metrics``, ``/docs.json``; ``/readyz`` answers with JSON
@@ -82,7 +87,8 @@ def _too_many(ctx: bentoml.Context, n: int) -> dict[str, Any]:
     traffic={"timeout": SETTINGS.timeout_seconds, "max_concurrency": SETTINGS.max_concurrency},
 )
 class Leadcast:
-    """Lead scoring with its fallback rules (see the module docstring)."""
+    """Lead scoring, deal outlooks and the forecast, each with its said fallback (see the
+    module docstring)."""
 
     def __init__(self) -> None:
         if not SETTINGS.api_token:
