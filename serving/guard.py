@@ -30,8 +30,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Paths anyone may call (probes, metrics, the OpenAPI document and its viewer).
-OPEN_PATHS: Final = frozenset({"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/docs"})
+#: Paths anyone may call (probes, metrics, the OpenAPI document and BentoML's Swagger UI at
+#: ``/`` with its static files); everything they show is public documentation.
+OPEN_PATHS: Final = frozenset({"/", "/livez", "/healthz", "/readyz", "/metrics", "/docs.json"})
+OPEN_PREFIXES: Final = ("/static_content/",)
 JSON_TYPES: Final = ("application/json",)
 
 
@@ -88,7 +90,7 @@ class Guard:
         if path == "/docs.json" and scope.get("method") == "GET":
             await self._patched_docs(scope, receive, send)
             return
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}

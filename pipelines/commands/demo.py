@@ -149,7 +149,7 @@ def _serve(home: Path, data_dir: Path, port: int) -> int:
         '"timeline": "within_3_months"}], "reasons": true}'
     )
     print(f"token: {token}", flush=True)
-    print(f"docs:  {base}/docs   (OpenAPI: {base}/docs.json; readiness: {base}/readyz)")
+    print(f"docs:  {base}/   (OpenAPI: {base}/docs.json; readiness: {base}/readyz)")
     print(
         f"try:   curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: "
         f"application/json' -d '{lead}' {base}/v1/leads/score",

@@ -59,7 +59,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.data is not None:
         env["LEADCAST_DATA"] = str(args.data.resolve())
     base = f"http://{args.host}:{args.port}"
-    print(f"docs: {base}/docs  ·  OpenAPI: {base}/docs.json  ·  readiness: {base}/readyz")
+    print(f"docs: {base}/  ·  OpenAPI: {base}/docs.json  ·  readiness: {base}/readyz")
     print(
         f"try:  curl -s -H 'Authorization: Bearer {env['LEADCAST_API_TOKEN']}' -H "
         '\'Content-Type: application/json\' -d \'{"leads": [{"lead_id": "L1", '

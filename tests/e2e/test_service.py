@@ -184,6 +184,7 @@ def test_auth_content_type_and_size_guards(server, demo_dataset) -> None:
     )
     assert r.status_code == 400
     assert httpx.get(f"{server.url}/livez").status_code == 200  # probes need no token
+    assert httpx.get(f"{server.url}/").status_code == 200  # the Swagger UI is public docs
 
 
 def test_models_and_readiness_say_what_serves(server) -> None:
