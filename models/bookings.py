@@ -153,6 +153,14 @@ def bookings_forecast(
             calibration["source"] += f"; the registry could not be read ({exc.__class__.__name__})"
     if model is None:  # the calibration was measured for the model's forecast, not the rule's
         calibration = {"rho": 0.0, "level": 1.0, "source": "stage-weighted: independent deals"}
+        if confidence is not None and confidence.get("baseline"):
+            # the record of the forecaster that serves: the backtest's stage-weighted block
+            confidence = {
+                **confidence,
+                **confidence["baseline"],
+                "forecaster": STAGE_WEIGHTED,
+                "crps_skill_vs_baseline": None,
+            }
     report = forecast_report(
         inputs,
         baseline,

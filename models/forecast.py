@@ -156,6 +156,7 @@ class Draws:
     closed_amount: float
     closed_count: int
     z: np.ndarray  # the period factor of each draw
+    level: float = 1.0  # the multiplier applied to the uncertain amounts
 
     @property
     def amount(self) -> np.ndarray:
@@ -309,6 +310,7 @@ def simulate(
         closed_amount=inputs.closed.booked,
         closed_count=len(inputs.closed.deal_id),
         z=z_draw,
+        level=level,
     )
 
 
@@ -393,7 +395,7 @@ def breakdown(inputs: ForecastInputs, draws: Draws, *, top: int = 20) -> dict[st
             "stage": o.stage,
             "owner": o.owner,
             "product": o.product,
-            "amount": o.booked_amount,
+            "amount": draws.level * o.booked_amount,  # the level applies to the open part
             "closed_amount": 0.0,
             "p_won": o.p_won,
         }
@@ -433,7 +435,7 @@ def drivers(inputs: ForecastInputs, draws: Draws, *, top: int = 10) -> dict[str,
       forecast's mean they carry in total and per flag (``by_flag``).
     """
     o = inputs.open
-    amount = o.booked_amount
+    amount = draws.level * o.booked_amount  # as the draws scale it
     expected = o.p_won * amount
     variance = amount**2 * o.p_won * (1 - o.p_won)
     mean_total = float(draws.amount.mean()) or 1.0

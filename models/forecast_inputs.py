@@ -80,7 +80,8 @@ def snapshot_pipeline(
     closed = deals[
         (deals[T.OUTCOME].astype("str") == "won")
         & (closed_at >= period.start)
-        & (closed_at < min(as_of, period.end))
+        & (closed_at <= as_of)  # a close stamped at as_of is known then (open_deals_at agrees)
+        & (closed_at < period.end)
     ]
     open_ = open_deals_at(deals, as_of)
     owners = owner_deals if owner_deals is not None else OwnerDealHistory.from_deals(deals)

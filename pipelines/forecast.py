@@ -111,7 +111,7 @@ def backtest(
         data_fingerprint=fingerprint,
         plots={
             "backtest_fan": backtest_fan_chart(
-                result.periods, currency=currency, title=f"Monthly bookings ({settings.freq})"
+                result.periods, currency=currency, title=f"Bookings per {settings.freq}"
             )
         },
         tags={R.TAG_FREQ: settings.freq, R.TAG_DATASET: str(Path(data_dir).resolve())},

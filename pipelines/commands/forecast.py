@@ -67,6 +67,10 @@ def money(value: float | None, currency: str = "") -> str:
     return "—" if value is None else f"{value:,.0f} {currency}".strip()
 
 
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
 def print_forecast(result: dict[str, Any], console: Console | None = None) -> None:
     """The forecast in words and tables (on stdout unless ``console`` is given)."""
     from rich.console import Console
@@ -126,8 +130,8 @@ def print_forecast(result: dict[str, Any], console: Console | None = None) -> No
             f"Confidence: over {conf['n_periods']} backtested {conf['freq']}s "
             f"({conf['first_period']} .. {conf['last_period']}) the 80% interval held the "
             f"actual {conf['coverage_80']:.0%} of the time and the 50% interval "
-            f"{conf['coverage_50']:.0%}; P50 accuracy {conf['accuracy']:.0%} "
-            f"(stage-weighted: {conf['baseline']['accuracy']:.0%}). ρ = {cal['rho']}, "
+            f"{conf['coverage_50']:.0%}; P50 accuracy {_pct(conf['accuracy'])} "
+            f"(stage-weighted: {_pct(conf['baseline']['accuracy'])}). ρ = {cal['rho']}, "
             f"level = {cal['level']}."
         )
     else:

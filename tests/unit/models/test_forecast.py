@@ -14,6 +14,7 @@ from models.forecast import (
     NewDealLaw,
     OpenDeals,
     Period,
+    bernoulli_sums,
     breakdown,
     conditional_p,
     drivers,
@@ -103,6 +104,19 @@ def test_draws_are_deterministic_whatever_the_threads(pipeline) -> None:
     np.testing.assert_array_equal(one.open_amount, two.open_amount)
     other = simulate(_inputs(p, a), rho=0.05, draws=3000, seed=10, threads=2)
     assert not np.array_equal(one.open_amount, other.open_amount)
+
+
+def test_small_chunks_keep_the_law(pipeline) -> None:
+    """Strata larger than a chunk are drawn in several pieces; the law stays the same."""
+    p, a = pipeline
+    z = np.zeros(4)
+    sizes = np.array([3000, 3000, 3000, 3000])
+    w = np.column_stack([a, np.ones(len(p))])
+    sums = bernoulli_sums(p, w, z=z, sizes=sizes, rho=0.0, seed=3, chunk_bytes=64 * 1024)
+    mean, sd = (p * a).sum(), np.sqrt((a**2 * p * (1 - p)).sum())
+    assert abs(sums[:, 0].mean() - mean) < 4 * sd / np.sqrt(12_000)
+    assert sums[:, 0].std() == pytest.approx(sd, rel=0.04)
+    assert sums[:, 1].mean() == pytest.approx(p.sum(), rel=0.01)
 
 
 def test_sure_and_impossible_deals_and_missing_amounts() -> None:

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from models.forecast import Period
-from models.new_deals import NewDealSettings, creation_rate, new_deal_law, won_amount_pool
+from models.new_deals import (
+    NewDealSettings,
+    creation_rate,
+    new_deal_law,
+    won_amount_pool,
+    won_incidence_from_creation,
+)
 from models.stage_weighted import stage_weighted_p, stage_win_rates
 
 AS_OF = pd.Timestamp("2026-11-01")
@@ -70,12 +76,26 @@ def test_new_deal_law_counts_the_wins_that_land_inside_the_period() -> None:
 
 
 def test_open_deals_are_censored_not_counted_as_lost() -> None:
-    deals = _poisson_history()
-    law = new_deal_law(deals, AS_OF, Period.from_days("2026-11-01", "2026-11-30"))
-    # with the deals still open at as_of counted as lost the chance would be lower; the
-    # Aalen-Johansen curve keeps it at one half for the 10-day wins
-    assert law.detail["cohort_deals"] > 0
-    assert law.p_won > 0.3
+    """Deals created over the last 120 days win at day 30 or lose at day 40 (half each):
+    at as_of a quarter of them is still open. Censored, the won incidence after day 30 is
+    one half; counting the open ones as lost would give 0.375."""
+    created = pd.Series(
+        pd.date_range(end=AS_OF - pd.Timedelta(hours=1), periods=1200, freq="144min")
+    )
+    won = np.arange(1200) % 2 == 0
+    closed = created + pd.to_timedelta(np.where(won, 30, 40), unit="D")
+    outcome = np.where(won, "won", "lost")
+    still_open = (closed >= AS_OF).to_numpy()
+    deals = _deals(
+        created,
+        closed.mask(still_open),
+        list(np.where(still_open, "open", outcome)),
+        np.full(1200, 100.0),
+    )
+    assert 0.2 < still_open.mean() < 0.35
+    g, n = won_incidence_from_creation(deals, AS_OF, 8, NewDealSettings())
+    assert n == 1200
+    assert g[0, 5] == pytest.approx(0.5, abs=0.03)  # end of week 6: every win is in
 
 
 def test_fast_wins_set_the_amount_pool_when_there_are_enough() -> None:
