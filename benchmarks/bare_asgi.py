@@ -34,4 +34,10 @@ async def score(request: Request) -> JSONResponse:
     return JSONResponse({"results": batch.results, "errors": batch.errors})
 
 
-app = Starlette(routes=[Route("/score", score, methods=["POST"])])
+async def ready(_: Request) -> JSONResponse:
+    return JSONResponse({"ready": True})
+
+
+app = Starlette(
+    routes=[Route("/score", score, methods=["POST"]), Route("/readyz", ready, methods=["GET"])]
+)

@@ -139,13 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         service_command("127.0.0.1", bento_port), env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+    def measure(name: str, url: str) -> None:
+        for c in (1, 8):
+            out[f"{name}_c{c}"] = asyncio.run(_single(url, records, c, seconds))
+        out[f"{name}_batch_leads_per_s"] = _batches(url, records, False, rounds)
+        out[f"{name}_batch_reasons_leads_per_s"] = _batches(url, records, True, rounds)
+
     try:
         out["cold_start_seconds"] = round(_wait(f"http://127.0.0.1:{bento_port}/readyz", bento), 2)
-        url = f"http://127.0.0.1:{bento_port}/v1/leads/score"
-        for c in (1, 8):
-            out[f"bentoml_c{c}"] = asyncio.run(_single(url, records, c, seconds))
-        out["bentoml_batch_leads_per_s"] = _batches(url, records, False, rounds)
-        out["bentoml_batch_reasons_leads_per_s"] = _batches(url, records, True, rounds)
+        measure("bentoml", f"http://127.0.0.1:{bento_port}/v1/leads/score")
     finally:
         _stop(bento)
     bare = subprocess.Popen(
@@ -154,20 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        url = f"http://127.0.0.1:{bare_port}/score"
-        start = time.perf_counter()
-        while True:
-            try:
-                httpx.post(url, json={"leads": []}, headers=HEADERS, timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.perf_counter() - start > 120:
-                    raise
-                time.sleep(0.1)
-        for c in (1, 8):
-            out[f"bare_c{c}"] = asyncio.run(_single(url, records, c, seconds))
-        out["bare_batch_leads_per_s"] = _batches(url, records, False, rounds)
-        out["bare_batch_reasons_leads_per_s"] = _batches(url, records, True, rounds)
+        _wait(f"http://127.0.0.1:{bare_port}/readyz", bare)
+        measure("bare", f"http://127.0.0.1:{bare_port}/score")
     finally:
         _stop(bare)
 

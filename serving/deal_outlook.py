@@ -27,6 +27,7 @@ from models.close_time import CloseTimeModel
 from models.stage_weighted import stage_win_rates
 from serving.lead_scoring import ScoredBatch, now_naive_utc
 from serving.model_store import ServedModel
+from serving.records import nested_rows, not_before, split_body
 
 STAGES_FIELD: Final = "stage_history"
 ACTIVITIES_FIELD: Final = "activities"
@@ -40,45 +41,25 @@ def deal_spec(served: ServedModel[CloseTimeModel]) -> TableSpec:
     return T.DEALS.with_custom_fields(tuple(custom)) if custom else T.DEALS
 
 
-def _frame(records: list[dict[str, Any]], spec: TableSpec) -> pd.DataFrame:
-    return frame_from_validated(records, spec)
-
-
-def _nested(
-    record: Mapping[str, Any], field: str, model: Any, id_field: str, deal_id: Any
-) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    items = record.get(field) or []
-    if not isinstance(items, list):
-        return [], [(field, f"{field} must be a list of objects")]
-    filled = [{**i, T.DEAL_ID: deal_id} if isinstance(i, Mapping) else i for i in items]
-    ok, errors = validate_records(model, filled, id_field)
-    problems = [(f"{field}[{e.index}].{e.field}", e.message) for e in errors]
-    return [r.model_dump() for _, r in ok], problems
-
-
 def _split(
-    deals: Sequence[Any], as_of: datetime, spec: TableSpec
+    deals: Sequence[Any], as_of: datetime, spec: TableSpec, *, lenient: bool
 ) -> tuple[
     list[tuple[int, dict[str, Any]]],
     list[dict[str, Any]],
     list[dict[str, Any]],
     list[dict[str, Any]],
 ]:
+    """Valid ``(index, deal)`` pairs, their stage entries and activities, and the errors.
+    ``lenient`` (no model serves) sets fields the contract does not know aside under
+    ``_ignored_fields`` instead of rejecting them: they are a model's custom fields."""
     known = set(spec.column_names)
-    # fields the contract does not know are rejected (they would be a model's custom fields
-    # when one serves); under the stage-rate fallback they are set aside, and said so
-    lenient = spec is T.DEALS
-    bodies = [
-        {
-            k: v
-            for k, v in d.items()
-            if k not in (STAGES_FIELD, ACTIVITIES_FIELD) and (k in known or not lenient)
-        }
+    split = [
+        split_body(d, (STAGES_FIELD, ACTIVITIES_FIELD), known, lenient=lenient)
         if isinstance(d, Mapping)
-        else d
+        else (d, [])
         for d in deals
     ]
-    valid, deal_errors = validate_records(record_model(spec), bodies, T.DEAL_ID)
+    valid, deal_errors = validate_records(record_model(spec), [b for b, _ in split], T.DEAL_ID)
     errors: list[dict[str, Any]] = [
         {"index": e.index, "id": e.record_id, "field": e.field, "message": e.message}
         for e in deal_errors
@@ -86,32 +67,24 @@ def _split(
     out, stages, acts = [], [], []
     for index, deal in valid:
         data = deal.model_dump()
-        record = deals[index]
-        s_ok, s_bad = _nested(record, STAGES_FIELD, STAGE_INPUT, T.STAGE, data[T.DEAL_ID])
-        a_ok, a_bad = _nested(
-            record, ACTIVITIES_FIELD, ACTIVITY_INPUT, T.ACTIVITY_ID, data[T.DEAL_ID]
+        parent = (T.DEAL_ID, data[T.DEAL_ID])
+        s_ok, s_bad = nested_rows(deals[index], STAGES_FIELD, STAGE_INPUT, T.STAGE, parent)
+        a_ok, a_bad = nested_rows(
+            deals[index], ACTIVITIES_FIELD, ACTIVITY_INPUT, T.ACTIVITY_ID, parent
         )
         problems = s_bad + a_bad
         if data[T.CREATED_AT] > as_of:
             problems.append((T.CREATED_AT, f"is after the scoring time {as_of.isoformat()}"))
-        for field, rows, stamp in (
-            (STAGES_FIELD, s_ok, T.ENTERED_AT),
-            (ACTIVITIES_FIELD, a_ok, T.OCCURRED_AT),
-        ):
-            for j, row in enumerate(rows):
-                if row[stamp] >= as_of:
-                    problems.append(
-                        (
-                            f"{field}[{j}].{stamp}",
-                            f"is not before the scoring time {as_of.isoformat()}",
-                        )
-                    )
+        problems += not_before(s_ok, STAGES_FIELD, T.ENTERED_AT, as_of)
+        problems += not_before(a_ok, ACTIVITIES_FIELD, T.OCCURRED_AT, as_of)
         if problems:
             errors.extend(
                 {"index": index, "id": data[T.DEAL_ID], "field": f, "message": m}
                 for f, m in problems
             )
             continue
+        if split[index][1]:
+            data["_ignored_fields"] = split[index][1]
         out.append((index, data))
         stages.extend(s_ok)
         acts.extend(a_ok)
@@ -137,19 +110,19 @@ def deal_outlook(
     """Outlook results for the valid deals (in request order) and errors for the others."""
     when = now_naive_utc(as_of)
     spec = deal_spec(served)
-    valid, stages, acts, errors = _split(deals, when, spec)
+    valid, stages, acts, errors = _split(deals, when, spec, lenient=served.model is None)
     if not valid:
         return ScoredBatch([], errors)
-    frame = _frame([d for _, d in valid], spec).assign(
+    frame = frame_from_validated([d for _, d in valid], spec).assign(
         **{AS_OF: np.datetime64(pd.Timestamp(when).to_datetime64(), "us")}
     )
-    stage_frame = _frame(stages, T.STAGE_HISTORY)
+    stage_frame = frame_from_validated(stages, T.STAGE_HISTORY)
     results: list[dict[str, Any]] = []
     if served.model is not None:
         lead_custom = tuple(served.model.lead_custom)
         empty_leads = T.LEADS.with_custom_fields(lead_custom) if lead_custom else T.LEADS
-        leads = history["leads"] if history is not None else _frame([], empty_leads)
-        deal_acts = _frame(acts, T.ACTIVITIES)
+        leads = history["leads"] if history is not None else frame_from_validated([], empty_leads)
+        deal_acts = frame_from_validated(acts, T.ACTIVITIES)
         if history is not None:  # the leads' own touches (lead context), from the history
             lead_acts = history["activities"]
             deal_acts = pd.concat(
@@ -196,6 +169,9 @@ def deal_outlook(
                 "scored_by": "stage_rates",
                 "fallback_reason": served.reason,
                 "model_version": None,
+                **(
+                    {"ignored_fields": deal["_ignored_fields"]} if "_ignored_fields" in deal else {}
+                ),
             }
         )
     return ScoredBatch(results, errors)

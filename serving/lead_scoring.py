@@ -25,6 +25,7 @@ from data_contracts.storage import frame_from_validated
 from models import bant
 from models.conversion import ConversionModel, snapshot_frame
 from serving.model_store import ServedModel
+from serving.records import nested_rows, not_before, split_body
 
 ACTIVITIES_FIELD: Final = "activities"
 N_REASONS: Final = 5
@@ -54,72 +55,40 @@ def _split(
     """Valid ``(index, lead, activities)`` triples and the per-record errors. ``lenient``
     (rules serving) sets fields the contract does not know aside under
     ``_ignored_fields`` instead of rejecting them: they are a model's custom fields."""
-    errors: list[dict[str, Any]] = []
-    bodies: list[Any] = []
-    acts_of: list[list[Any]] = []
-    ignored: dict[int, list[str]] = {}
     known = set(spec.column_names)
-    for index, record in enumerate(leads):
-        if isinstance(record, Mapping):
-            body = {k: v for k, v in record.items() if k != ACTIVITIES_FIELD}
-            if lenient:
-                ignored[index] = sorted(k for k in body if k not in known)
-                body = {k: v for k, v in body.items() if k in known}
-            acts = record.get(ACTIVITIES_FIELD) or []
-        else:
-            body, acts = record, []
-        bodies.append(body)
-        acts_of.append(acts if isinstance(acts, list) else [acts])
-        if isinstance(record, Mapping) and not isinstance(record.get(ACTIVITIES_FIELD, []), list):
-            errors.append(
-                {
-                    "index": index,
-                    "id": record.get(T.LEAD_ID),
-                    "field": ACTIVITIES_FIELD,
-                    "message": "activities must be a list of activity objects",
-                }
-            )
-    valid, lead_errors = validate_records(record_model(spec), bodies, T.LEAD_ID)
-    errors.extend(_error(e) for e in lead_errors)
-    bad = {e["index"] for e in errors}
+    split = [
+        split_body(r, (ACTIVITIES_FIELD,), known, lenient=lenient)
+        if isinstance(r, Mapping)
+        else (r, [])
+        for r in leads
+    ]
+    valid, lead_errors = validate_records(record_model(spec), [b for b, _ in split], T.LEAD_ID)
+    errors = [_error(e) for e in lead_errors]
     out = []
     for index, lead in valid:
         data = lead.model_dump()
         problems = []
         if data[T.CREATED_AT] is not None and data[T.CREATED_AT] > as_of:
             problems.append((T.CREATED_AT, f"is after the scoring time {as_of.isoformat()}"))
-        acts_ok, act_errors = validate_records(ACTIVITY_INPUT, acts_of[index], T.ACTIVITY_ID)
-        for e in act_errors:
-            problems.append((f"{ACTIVITIES_FIELD}[{e.index}].{e.field}", e.message))
-        acts = [a.model_dump() for _, a in acts_ok]
-        for j, act in enumerate(acts):
-            if act.get(T.LEAD_ID) not in (None, data[T.LEAD_ID]):
-                problems.append((f"{ACTIVITIES_FIELD}[{j}].lead_id", "is not this lead's id"))
-            when = act.get(T.OCCURRED_AT)
-            if when is not None and when >= as_of:
-                problems.append(
-                    (
-                        f"{ACTIVITIES_FIELD}[{j}].occurred_at",
-                        f"is not before the scoring time {as_of.isoformat()}; send past "
-                        "activities only (or a later as_of)",
-                    )
-                )
-            act[T.LEAD_ID] = data[T.LEAD_ID]
-        if problems or index in bad:
+        acts, act_problems = nested_rows(
+            leads[index],
+            ACTIVITIES_FIELD,
+            ACTIVITY_INPUT,
+            T.ACTIVITY_ID,
+            (T.LEAD_ID, data[T.LEAD_ID]),
+        )
+        problems += act_problems + not_before(acts, ACTIVITIES_FIELD, T.OCCURRED_AT, as_of)
+        if problems:
             errors.extend(
                 {"index": index, "id": data[T.LEAD_ID], "field": f, "message": m}
                 for f, m in problems
             )
             continue
-        if ignored.get(index):
-            data["_ignored_fields"] = ignored[index]
+        if split[index][1]:
+            data["_ignored_fields"] = split[index][1]
         out.append((index, data, acts))
     errors.sort(key=lambda e: e["index"])
     return out, errors
-
-
-def _frame(records: list[dict[str, Any]], spec: TableSpec) -> pd.DataFrame:
-    return frame_from_validated(records, spec)
 
 
 def _model_results(
@@ -130,8 +99,8 @@ def _model_results(
 ) -> list[dict[str, Any]]:
     model = served.model
     assert model is not None
-    leads = _frame([lead for _, lead, _ in valid], lead_spec(served))
-    acts = _frame([a for _, _, acts in valid for a in acts], T.ACTIVITIES)
+    leads = frame_from_validated([lead for _, lead, _ in valid], lead_spec(served))
+    acts = frame_from_validated([a for _, _, acts in valid for a in acts], T.ACTIVITIES)
     snaps = snapshot_frame(leads, pd.Timestamp(as_of))
     scores, explained = model.score(snaps, acts, reasons=N_REASONS if reasons else 0)
     out = []

@@ -129,36 +129,9 @@ def execute(args: argparse.Namespace) -> int:
     if args.no_serve:
         return 0
     console.rule("[bold]6. Serve the models over HTTP (Ctrl-C stops it)")
-    return _serve(home, data_dir, args.port)
+    from pipelines.commands.serve import run_service
 
-
-def _serve(home: Path, data_dir: Path, port: int) -> int:
-    """Run the service on 127.0.0.1 with this demo's store (blocks until interrupted)."""
-    import os
-    import secrets
-    import subprocess
-
-    from pipelines.commands.serve import service_command
-
-    env = dict(os.environ, LEADCAST_HOME=str(home.resolve()), LEADCAST_DATA=str(data_dir.resolve()))
-    env.setdefault("LEADCAST_API_TOKEN", secrets.token_urlsafe(24))
-    token, base = env["LEADCAST_API_TOKEN"], f"http://127.0.0.1:{port}"
-    lead = (
-        '{"leads": [{"lead_id": "L1", "created_at": "2026-11-01T09:00:00", "source": '
-        '"referral", "budget": 500000, "authority": "decision_maker", "need": "high", '
-        '"timeline": "within_3_months"}], "reasons": true}'
-    )
-    print(f"token: {token}", flush=True)
-    print(f"docs:  {base}/   (OpenAPI: {base}/docs.json; readiness: {base}/readyz)")
-    print(
-        f"try:   curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: "
-        f"application/json' -d '{lead}' {base}/v1/leads/score",
-        flush=True,
-    )
-    try:
-        return subprocess.call(service_command("127.0.0.1", port), env=env)
-    except KeyboardInterrupt:
-        return 0
+    return run_service("127.0.0.1", args.port, home=home, data=data_dir)
 
 
 def _forecast(data_dir: Path, registry: Any, end: Any, console: Console) -> dict[str, Any]:

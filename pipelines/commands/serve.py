@@ -50,24 +50,35 @@ def service_command(host: str, port: int) -> list[str]:
     return [bentoml, "serve", "serving.service:Leadcast", "--host", host, "--port", str(port)]
 
 
-def execute(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    if not env.get("LEADCAST_API_TOKEN"):
-        env["LEADCAST_API_TOKEN"] = secrets.token_urlsafe(24)
-        print(f"LEADCAST_API_TOKEN={env['LEADCAST_API_TOKEN']}  (generated; set it to keep one)")
-    env.setdefault("LEADCAST_HOME", str(Path(".leadcast").resolve()))
-    if args.data is not None:
-        env["LEADCAST_DATA"] = str(args.data.resolve())
-    base = f"http://{args.host}:{args.port}"
-    print(f"docs: {base}/  ·  OpenAPI: {base}/docs.json  ·  readiness: {base}/readyz")
+EXAMPLE_LEAD = (
+    '{"leads": [{"lead_id": "L1", "created_at": "2026-11-01T09:00:00", "source": '
+    '"referral", "budget": 500000, "authority": "decision_maker", "need": "high", '
+    '"timeline": "within_3_months"}], "reasons": true}'
+)
+
+
+def run_service(host: str, port: int, *, home: Path, data: Path | None) -> int:
+    """Serve the store under ``home`` (and the history ``data`` for the forecast) until
+    interrupted, after printing the token (generated when LEADCAST_API_TOKEN is unset),
+    the docs URL and a ``curl`` that scores a lead."""
+    env = dict(os.environ, LEADCAST_HOME=str(home.resolve()))
+    if data is not None:
+        env["LEADCAST_DATA"] = str(data.resolve())
+    env.setdefault("LEADCAST_API_TOKEN", secrets.token_urlsafe(24))
+    token, base = env["LEADCAST_API_TOKEN"], f"http://{host}:{port}"
+    print(f"token: {token}", flush=True)
+    print(f"docs:  {base}/   (OpenAPI: {base}/docs.json; readiness: {base}/readyz)")
     print(
-        f"try:  curl -s -H 'Authorization: Bearer {env['LEADCAST_API_TOKEN']}' -H "
-        '\'Content-Type: application/json\' -d \'{"leads": [{"lead_id": "L1", '
-        '"created_at": "2026-11-01T09:00:00", "source": "referral", "authority": '
-        f'"decision_maker"}}], "reasons": true}}\' {base}/v1/leads/score',
+        f"try:   curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: "
+        f"application/json' -d '{EXAMPLE_LEAD}' {base}/v1/leads/score",
         flush=True,
     )
     try:
-        return subprocess.call(service_command(args.host, args.port), env=env)
+        return subprocess.call(service_command(host, port), env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def execute(args: argparse.Namespace) -> int:
+    home = Path(os.environ.get("LEADCAST_HOME") or ".leadcast")
+    return run_service(args.host, args.port, home=home, data=args.data)

@@ -235,6 +235,7 @@ def test_deal_outlook_without_a_close_time_model_uses_stage_rates(server, demo_d
     x = out["results"][0]
     assert x["scored_by"] == "stage_rates" and x["current_stage"] == "proposal"
     assert 0.0 < x["p_win"] < 1.0 and x["fallback_reason"]
+    assert x["ignored_fields"] == ["competitor_involved"]  # a custom field, set aside
     fields = {e["field"] for e in out["errors"] if e["index"] == 1}
     assert {"stage_history[0].stage", "stage_history[0].entered_at"} <= fields
 
