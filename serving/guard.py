@@ -2,6 +2,10 @@
 
 - **Auth**: every path except the probes, ``/metrics`` and the API docs needs
   ``Authorization: Bearer <LEADCAST_API_TOKEN>`` (compared in constant time) → else 401.
+  The review page ``GET /ui`` is opened by a browser, which cannot send that header: it
+  also accepts the token once as ``?token=…`` (answered by a redirect that drops it from
+  the address and sets it as an ``HttpOnly``, ``SameSite=Strict`` cookie scoped to
+  ``/ui``) and then from that cookie; without it, a short HTML page says what to do.
 - **JSON only**: a request with a body must say ``Content-Type: application/json`` → else
   415 (pickle, form data, text, … are refused before anything reads them).
 - **Body cap**: a declared ``Content-Length`` over the cap → 413 at once; a streamed body
@@ -20,7 +24,9 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode
 
 from serving.openapi import patch_openapi
 
@@ -35,6 +41,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS: Final = frozenset({"/", "/livez", "/healthz", "/readyz", "/metrics", "/docs.json"})
 OPEN_PREFIXES: Final = ("/static_content/",)
 JSON_TYPES: Final = ("application/json",)
+UI_PATH: Final = "/ui"
+UI_COOKIE: Final = "leadcast_token"
 
 
 @dataclass
@@ -70,6 +78,37 @@ async def _reply(
     await send({"type": "http.response.body", "body": data})
 
 
+_UI_DENIED: Final = (
+    "<!doctype html><html lang='en'><meta charset='utf-8'><title>Leadcast: sign in</title>"
+    "<body style='font-family:sans-serif;max-width:40em;margin:3em auto'>"
+    "<h1>Leadcast review page: the access token is missing or wrong</h1>"
+    "<p>Open the address that <code>leadcast serve</code> (or <code>leadcast demo</code>) "
+    "printed: it ends in <code>/ui?token=…</code>. The token is the service's "
+    "<code>LEADCAST_API_TOKEN</code>.</p>"
+    "<p lang='zh'>访问令牌缺失或错误：请打开 <code>leadcast serve</code> 打印的地址"
+    "（以 <code>/ui?token=…</code> 结尾）。</p></body></html>"
+)
+
+
+async def _html_reply(
+    send: Send, status: int, html: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    data = html.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(data)).encode()),
+                (b"cache-control", b"no-store"),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
 class Guard:
     """Auth, JSON-only, body cap and ``/readyz`` details (see the module docstring)."""
 
@@ -94,6 +133,9 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        if (path == UI_PATH or path.startswith(UI_PATH + "/")) and self.token is not None:
+            await self._ui(scope, receive, send, headers)
+            return
         if self.token is None:  # never serve unauthenticated by accident
             await _reply(
                 send,
@@ -155,6 +197,40 @@ class Guard:
             await _reply(send, status, {"error": "docs_unavailable", "message": body.decode()})
             return
         await _reply(send, 200, patch_openapi(json.loads(body)))
+
+    async def _ui(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
+    ) -> None:
+        """The review page: bearer header, the cookie, or the token once in the query."""
+        assert self.token is not None
+        if scope.get("method") not in ("GET", "HEAD"):
+            await _reply(send, 405, {"error": "method_not_allowed", "message": "use GET /ui"})
+            return
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+        given = [v.encode() for k, v in query if k == "token"]
+        if given:
+            if not hmac.compare_digest(given[0], self.token):
+                await _html_reply(send, 401, _UI_DENIED)
+                return
+            rest = urlencode([(k, v) for k, v in query if k != "token"])
+            location = UI_PATH + (f"?{rest}" if rest else "")
+            cookie = f"{UI_COOKIE}={self.token.decode()}; Path={UI_PATH}; HttpOnly; SameSite=Strict"
+            await _html_reply(
+                send,
+                303,
+                "",
+                [(b"location", location.encode()), (b"set-cookie", cookie.encode())],
+            )
+            return
+        cookies = SimpleCookie(headers.get(b"cookie", b"").decode("latin-1"))
+        from_cookie = cookies[UI_COOKIE].value.encode() if UI_COOKIE in cookies else b""
+        bearer = headers.get(b"authorization", b"")
+        if hmac.compare_digest(bearer, b"Bearer " + self.token) or hmac.compare_digest(
+            from_cookie, self.token
+        ):
+            await self.app(scope, receive, send)
+            return
+        await _html_reply(send, 401, _UI_DENIED)
 
     def _too_large(self) -> dict[str, Any]:
         return {
