@@ -11,18 +11,34 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from data_contracts.spec import Column, ColumnType, TableSpec
 
-_PY_TYPES: dict[ColumnType, type] = {
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    """Contract timestamps are naive UTC: an offset given in a request is applied."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+_PY_TYPES: dict[ColumnType, Any] = {
     ColumnType.STRING: str,
     ColumnType.INTEGER: int,
     ColumnType.FLOAT: float,
     ColumnType.BOOLEAN: bool,
-    ColumnType.DATETIME: dt.datetime,
+    ColumnType.DATETIME: Annotated[dt.datetime, AfterValidator(_naive_utc)],
     ColumnType.DATE: dt.date,
 }
 

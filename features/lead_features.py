@@ -15,12 +15,19 @@
 Training calls it with many snapshots per lead; serving calls it once per lead with
 ``as_of = now`` and an :class:`OwnerHistory` aggregated at training time. Outcome columns
 (``converted_at``, ``disqualified_at``) of ``snapshots`` are never read.
+
+The computation itself is :func:`lead_feature_arrays`, on column arrays (no pandas on the
+request path). :func:`build_lead_features` is its frame wrapper for training and batch
+scoring (:func:`lead_columns`, :func:`activity_columns` take the columns out of frames);
+the service builds the same columns from validated request records
+(:func:`lead_columns_from_records`, :func:`activity_columns_from_records`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -60,10 +67,24 @@ STATIC_NUMERIC: Final[tuple[str, ...]] = ("budget",)
 #: Owner-record prior strength (pseudo-leads at the overall rate).
 OWNER_PRIOR_WEIGHT: Final = 20.0
 _DAY = np.timedelta64(1, "D")
+_ENGAGEMENT_INDEX: Final = pd.Index(ENGAGEMENT_TYPES)
 
 
 def count_feature(activity_type: str, window: int) -> str:
     return f"n_{activity_type}_{window}d"
+
+
+@dataclass(frozen=True)
+class _OwnerIndex:
+    owners: pd.Index
+    all_t: np.ndarray
+    all_n: np.ndarray
+    all_k: np.ndarray
+    scale: np.ndarray
+    span: np.int64
+    keys: np.ndarray
+    o_n: np.ndarray
+    o_k: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -113,36 +134,57 @@ class OwnerHistory:
         )
         return OwnerHistory(pd.concat([per_owner, overall], ignore_index=True))
 
-    def query(self, owner_ids: pd.Series, as_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each (owner, as_of): matured leads ``n`` and smoothed conversion rate, using
-        only rows with ``matured_at < as_of``."""
+    @cached_property
+    def _index(self) -> _OwnerIndex:
+        """The query structures, built once per history (the service's is built at load)."""
         hist = self.frame
         owner_rows = hist[T.OWNER_ID].notna().to_numpy()
         times = hist["matured_at"].to_numpy("datetime64[us]").astype(np.int64)
-        q_times = as_of.astype("datetime64[us]").astype(np.int64)
+        n_all, k_all = hist["n"].to_numpy(), hist["k"].to_numpy()
         # the overall prior: every row (owner or pooled) counts once
         all_order = np.argsort(times, kind="stable")
-        all_t = times[all_order]
-        all_n = np.concatenate([[0], np.cumsum(hist["n"].to_numpy()[all_order])])
-        all_k = np.concatenate([[0], np.cumsum(hist["k"].to_numpy()[all_order])])
-        # per owner: sort by (owner code, time) and search within each owner's segment
+        # per owner: sort by (owner code, time); a search within each owner's segment
         codes, uniques = pd.factorize(hist.loc[owner_rows, T.OWNER_ID].astype("str"))
         o_t = times[owner_rows]
         order = np.lexsort((o_t, codes))
-        o_codes, o_t = codes[order], o_t[order]
-        o_n = np.concatenate([[0], np.cumsum(hist["n"].to_numpy()[owner_rows][order])])
-        o_k = np.concatenate([[0], np.cumsum(hist["k"].to_numpy()[owner_rows][order])])
-        q_codes = pd.Index(uniques).get_indexer(owner_ids.astype("str").where(owner_ids.notna()))
-        # composite key: owner segments are contiguous and time-sorted within
-        o_rank, q_rank, span = _time_ranks(o_t, q_times)
-        keys = o_codes.astype(np.int64) * span + o_rank
-        q_keys = np.where(q_codes >= 0, q_codes.astype(np.int64) * span + q_rank, 0)
-        seg_start = np.searchsorted(keys, np.where(q_codes >= 0, q_codes * span, 0), "left")
-        upto = np.searchsorted(keys, q_keys, "left")
-        n = np.where(q_codes >= 0, o_n[upto] - o_n[seg_start], 0)
-        k = np.where(q_codes >= 0, o_k[upto] - o_k[seg_start], 0)
-        pos = np.searchsorted(all_t, q_times, "left")
-        pooled_n, pooled_k = all_n[pos], all_k[pos]
+        o_codes, o_t = codes[order].astype(np.int64), o_t[order]
+        # composite key (owner code, dense time rank): contiguous, time-sorted segments
+        scale = np.unique(o_t)
+        span = np.int64(len(scale) + 1)
+        return _OwnerIndex(
+            owners=pd.Index(uniques),
+            all_t=times[all_order],
+            all_n=np.concatenate([[0], np.cumsum(n_all[all_order])]),
+            all_k=np.concatenate([[0], np.cumsum(k_all[all_order])]),
+            scale=scale,
+            span=span,
+            keys=o_codes * span + np.searchsorted(scale, o_t).astype(np.int64),
+            o_n=np.concatenate([[0], np.cumsum(n_all[owner_rows][order])]),
+            o_k=np.concatenate([[0], np.cumsum(k_all[owner_rows][order])]),
+        )
+
+    def prepare(self) -> OwnerHistory:
+        """Build the query index now (it is otherwise built on the first query)."""
+        _ = self._index
+        return self
+
+    def query(self, owner_ids: Any, as_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each (owner, as_of): matured leads ``n`` and smoothed conversion rate, using
+        only rows with ``matured_at < as_of``. ``owner_ids``: strings, missing as
+        None / NaN (an array, a list or a Series)."""
+        ix = self._index
+        q_codes = ix.owners.get_indexer(np.asarray(owner_ids, dtype=object)).astype(np.int64)
+        q_times = np.asarray(as_of).astype("datetime64[us]").astype(np.int64)
+        known = q_codes >= 0
+        # rows of the owner's segment with a time rank below the query's (time < as_of)
+        q_rank = np.searchsorted(ix.scale, q_times, "left").astype(np.int64)
+        base = np.where(known, q_codes, 0) * ix.span
+        seg_start = np.searchsorted(ix.keys, base, "left")
+        upto = np.searchsorted(ix.keys, base + q_rank, "left")
+        n = np.where(known, ix.o_n[upto] - ix.o_n[seg_start], 0)
+        k = np.where(known, ix.o_k[upto] - ix.o_k[seg_start], 0)
+        pos = np.searchsorted(ix.all_t, q_times, "left")
+        pooled_n, pooled_k = ix.all_n[pos], ix.all_k[pos]
         prior = np.where(pooled_n > 0, pooled_k / np.maximum(pooled_n, 1), np.nan)
         rate = (k + OWNER_PRIOR_WEIGHT * prior) / (n + OWNER_PRIOR_WEIGHT)
         return n.astype(np.float64), rate
@@ -185,27 +227,28 @@ def _time_ranks(times: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _engagement(
-    lead_ids: pd.Series, as_of: np.ndarray, activities: pd.DataFrame
+    lead_ids: np.ndarray, as_of: np.ndarray, activities: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """Windowed counts, recency and velocity per snapshot row, strictly before ``as_of``."""
     n_rows = len(lead_ids)
-    acts = activities[activities[T.LEAD_ID].notna()]
-    acts = acts[acts[T.ACTIVITY_TYPE].isin(ENGAGEMENT_TYPES)]
-    codes, uniques = pd.factorize(acts[T.LEAD_ID].astype("str"))
-    a_time = acts[T.OCCURRED_AT].to_numpy("datetime64[us]").astype(np.int64)
-    a_type = pd.Index(ENGAGEMENT_TYPES).get_indexer(acts[T.ACTIVITY_TYPE].astype("str"))
-    order = np.lexsort((a_time, codes))
-    codes, a_time, a_type = codes[order].astype(np.int64), a_time[order], a_type[order]
-    q_codes = pd.Index(uniques).get_indexer(lead_ids.astype("str")).astype(np.int64)
+    a_lead = np.asarray(activities[T.LEAD_ID], dtype=object)
+    a_type = _ENGAGEMENT_INDEX.get_indexer(np.asarray(activities[T.ACTIVITY_TYPE], dtype=object))
+    keep = (a_type >= 0) & pd.notna(a_lead)
+    a_lead, a_type = a_lead[keep], a_type[keep]
+    a_time = np.asarray(activities[T.OCCURRED_AT]).astype("datetime64[us]")[keep].astype(np.int64)
+    # one factorisation of activity and query ids: a lead without touches gets a code no
+    # activity has, so its slice below is empty
+    codes = pd.factorize(np.concatenate([a_lead, np.asarray(lead_ids, dtype=object)]))[0]
+    codes = codes.astype(np.int64)
+    q_codes = codes[len(a_lead) :]
+    order = np.lexsort((a_time, codes[: len(a_lead)]))
+    a_codes, a_time, a_type = codes[: len(a_lead)][order], a_time[order], a_type[order]
     q_time = as_of.astype(np.int64)
     # activities sorted by (lead, time): one composite key finds each row's slice before as_of
     a_rank, q_rank, span = _time_ranks(a_time, q_time)
-    keys = codes * span + a_rank
-    has = q_codes >= 0
+    keys = a_codes * span + a_rank
     q_start = np.searchsorted(keys, q_codes * span, "left")
-    q_end = np.searchsorted(keys, q_codes * span + q_rank, "left")
-    lengths = np.where(has, q_end - q_start, 0)
-    q_start = np.where(has, q_start, 0)
+    lengths = np.searchsorted(keys, q_codes * span + q_rank, "left") - q_start
     total = int(lengths.sum())
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     row_idx = np.repeat(np.arange(n_rows), lengths)
@@ -264,13 +307,106 @@ def lead_feature_encoder(custom: Sequence[Column] = ()) -> FeatureEncoder:
     return FeatureEncoder(numeric=numeric, categorical=[*STATIC_CATEGORICAL, *c_cat])
 
 
+def lead_feature_arrays(
+    leads: Mapping[str, Any],
+    activities: Mapping[str, Any],
+    owner_history: OwnerHistory,
+    custom: Sequence[Column] = (),
+) -> dict[str, np.ndarray]:
+    """Features of each snapshot row, using only events strictly before its ``as_of``:
+    the one feature computation (training through :func:`build_lead_features`, serving
+    directly).
+
+    Inputs: ``leads`` — one array per column, aligned: ``lead_id``, ``owner_id`` and the
+    string attributes as objects (missing: None or NaN), ``budget`` and numeric custom
+    fields as numbers (missing: None / NaN), ``created_at`` and ``as_of`` as datetimes (see
+    :func:`lead_columns`). ``activities`` — ``lead_id``, ``activity_type``, ``occurred_at``
+    arrays (rows without a ``lead_id`` are ignored; see :func:`activity_columns`).
+    Output: the columns of :func:`lead_feature_encoder`, in its order; categoricals as
+    given, numerics as float64 (days). Never reads outcome columns; never mutates inputs.
+    """
+    as_of = np.asarray(leads[AS_OF]).astype("datetime64[us]")
+    if np.isnat(as_of).any():
+        raise ValueError("every snapshot row needs an as_of time; found missing values")
+    c_num, c_cat = custom_feature_columns(custom)
+    out: dict[str, Any] = {name: leads[name] for name in (*STATIC_CATEGORICAL, *c_cat)}
+    for name in (*STATIC_NUMERIC, *c_num):
+        out[name] = np.asarray(leads[name], dtype=np.float64)
+    created = np.asarray(leads[T.CREATED_AT]).astype("datetime64[us]")
+    out["days_since_created"] = (as_of - created) / _DAY
+    out.update(_engagement(np.asarray(leads[T.LEAD_ID], dtype=object), as_of, activities))
+    n, rate = owner_history.query(leads[T.OWNER_ID], as_of)
+    out["owner_matured_leads"] = n
+    out["owner_conversion_rate"] = rate
+    return {k: out[k] for k in lead_feature_encoder(custom).feature_names}
+
+
+def _strings(values: pd.Series) -> np.ndarray:
+    return values.astype("str").where(values.notna()).to_numpy(object)
+
+
+def lead_columns(snapshots: pd.DataFrame, custom: Sequence[Column] = ()) -> dict[str, np.ndarray]:
+    """The columns :func:`lead_feature_arrays` reads, from a snapshot frame (lead contract
+    columns plus ``as_of``)."""
+    c_num, c_cat = custom_feature_columns(custom)
+    out = {
+        name: _strings(snapshots[name])
+        for name in (T.LEAD_ID, T.OWNER_ID, *STATIC_CATEGORICAL, *c_cat)
+    }
+    for name in STATIC_NUMERIC:
+        out[name] = snapshots[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    for name in c_num:
+        out[name] = pd.to_numeric(snapshots[name].astype("Float64")).to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+    for name in (T.CREATED_AT, AS_OF):
+        out[name] = snapshots[name].to_numpy("datetime64[us]")
+    return out
+
+
+def activity_columns(activities: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns :func:`lead_feature_arrays` reads from the activities table."""
+    return {
+        T.LEAD_ID: _strings(activities[T.LEAD_ID]),
+        T.ACTIVITY_TYPE: _strings(activities[T.ACTIVITY_TYPE]),
+        T.OCCURRED_AT: activities[T.OCCURRED_AT].to_numpy("datetime64[us]"),
+    }
+
+
+def lead_columns_from_records(
+    records: Sequence[Mapping[str, Any]], as_of: Any, custom: Sequence[Column] = ()
+) -> dict[str, np.ndarray]:
+    """:func:`lead_columns` from request records the contract models already validated
+    (strings are strings, numbers numbers, timestamps naive UTC ``datetime``; absent keys
+    are missing), all seen at ``as_of``: no pandas, for the request path."""
+    c_num, c_cat = custom_feature_columns(custom)
+    out: dict[str, np.ndarray] = {}
+    for name in (T.LEAD_ID, T.OWNER_ID, *STATIC_CATEGORICAL, *c_cat):
+        out[name] = np.array([r.get(name) for r in records], dtype=object)
+    for name in (*STATIC_NUMERIC, *c_num):
+        out[name] = np.array([r.get(name) for r in records], dtype=np.float64)
+    out[T.CREATED_AT] = np.array([r.get(T.CREATED_AT) for r in records], dtype="datetime64[us]")
+    out[AS_OF] = np.full(len(records), np.datetime64(as_of, "us"))
+    return out
+
+
+def activity_columns_from_records(records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """:func:`activity_columns` from validated request records."""
+    return {
+        T.LEAD_ID: np.array([r.get(T.LEAD_ID) for r in records], dtype=object),
+        T.ACTIVITY_TYPE: np.array([r.get(T.ACTIVITY_TYPE) for r in records], dtype=object),
+        T.OCCURRED_AT: np.array([r.get(T.OCCURRED_AT) for r in records], dtype="datetime64[us]"),
+    }
+
+
 def build_lead_features(
     snapshots: pd.DataFrame,
     activities: pd.DataFrame,
     owner_history: OwnerHistory,
     custom: Sequence[Column] = (),
 ) -> pd.DataFrame:
-    """Features of each snapshot row, using only events strictly before its ``as_of``.
+    """Features of each snapshot row, using only events strictly before its ``as_of``:
+    :func:`lead_feature_arrays` on the columns of the frames.
 
     Inputs: ``snapshots`` — lead contract columns plus ``as_of`` (datetime64); rows may
     repeat a lead at several times. ``activities`` — the activities contract table (rows
@@ -280,25 +416,7 @@ def build_lead_features(
     :func:`lead_feature_encoder`; categoricals as strings, numerics as float64 (days).
     Never reads outcome columns; never mutates its inputs.
     """
-    as_of = snapshots[AS_OF].to_numpy("datetime64[us]")
-    if np.isnat(as_of).any():
-        raise ValueError("every snapshot row needs an as_of time; found missing values")
-    out: dict[str, Any] = {}
-    for name in STATIC_CATEGORICAL:
-        out[name] = snapshots[name].astype("str").where(snapshots[name].notna()).to_numpy(object)
-    out["budget"] = snapshots["budget"].to_numpy(dtype=np.float64, na_value=np.nan)
-    c_num, c_cat = custom_feature_columns(custom)
-    for name in c_num:
-        out[name] = pd.to_numeric(snapshots[name].astype("Float64")).to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-    for name in c_cat:
-        out[name] = snapshots[name].astype("str").where(snapshots[name].notna()).to_numpy(object)
-    created = snapshots[T.CREATED_AT].to_numpy("datetime64[us]")
-    out["days_since_created"] = (as_of - created) / _DAY
-    out.update(_engagement(snapshots[T.LEAD_ID], as_of, activities))
-    n, rate = owner_history.query(snapshots[T.OWNER_ID], as_of)
-    out["owner_matured_leads"] = n
-    out["owner_conversion_rate"] = rate
-    names = lead_feature_encoder(custom).feature_names
-    return pd.DataFrame({k: out[k] for k in names}, index=snapshots.index)
+    features = lead_feature_arrays(
+        lead_columns(snapshots, custom), activity_columns(activities), owner_history, custom
+    )
+    return pd.DataFrame(features, index=snapshots.index)

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import pandas as pd
-
 from data_contracts import tables as T
 from data_contracts.payloads import RecordError, record_model, validate_records
 from data_contracts.spec import TableSpec
-from data_contracts.storage import frame_from_validated
+from features.lead_features import activity_columns_from_records, lead_columns_from_records
 from models import bant
-from models.conversion import ConversionModel, snapshot_frame
+from models.conversion import ConversionModel
 from serving.model_store import ServedModel
 from serving.records import nested_rows, not_before, split_body
 
@@ -99,20 +97,23 @@ def _model_results(
 ) -> list[dict[str, Any]]:
     model = served.model
     assert model is not None
-    leads = frame_from_validated([lead for _, lead, _ in valid], lead_spec(served))
-    acts = frame_from_validated([a for _, _, acts in valid for a in acts], T.ACTIVITIES)
-    snaps = snapshot_frame(leads, pd.Timestamp(as_of))
-    scores, explained = model.score(snaps, acts, reasons=N_REASONS if reasons else 0)
+    # columns straight from the validated records: the request path builds no frame
+    leads = lead_columns_from_records([lead for _, lead, _ in valid], as_of, model.custom)
+    acts = activity_columns_from_records([a for _, _, acts in valid for a in acts])
+    prob, grades, explained = model.score_columns(leads, acts, reasons=N_REASONS if reasons else 0)
     out = []
-    for row, (index, lead, _) in enumerate(valid):
+    version = served.version
+    for row, ((index, lead, _), p, grade) in enumerate(
+        zip(valid, prob.tolist(), grades.tolist(), strict=True)
+    ):
         result: dict[str, Any] = {
             "index": index,
             "lead_id": lead[T.LEAD_ID],
-            "probability": float(scores["probability"].iloc[row]),
-            "grade": str(scores["grade"].iloc[row]),
+            "probability": p,
+            "grade": grade,
             "scored_by": "model",
             "fallback_reason": None,
-            "model_version": served.version,
+            "model_version": version,
         }
         if explained is not None:
             result["reasons"] = {
