@@ -20,6 +20,7 @@ from data_contracts import tables as T
 from data_contracts.spec import Column
 from features.lead_features import AS_OF, OwnerHistory, build_lead_features, lead_feature_encoder
 from models import metrics as M
+from models.attribution import top_k_agreement
 from models.bant import BantConfig, fit_mapping, load_default_config, score_frame
 from models.baselines import LogisticBaseline, NaiveBayesBaseline
 from models.conversion import ConversionModel, ConversionSettings, fit_conversion
@@ -44,6 +45,8 @@ class ConversionTrainingSettings(BaseModel):
     snapshots: SnapshotSettings = SnapshotSettings()
     model: ConversionSettings = ConversionSettings()
     min_converted_leads: int = Field(default=200, ge=1)
+    #: held-out rows on which the served reasons are compared with exact TreeSHAP
+    reasons_agreement_rows: int = Field(default=1000, ge=0)
     segments: tuple[str, ...] = ("source", "region")
 
 
@@ -141,6 +144,7 @@ def train_and_evaluate(
         if s in parts["test"]
     }
     report["segments"] = M.segment_report(y_test, p_model, segments)
+    report |= _reasons_agreement(model, test_x, settings.reasons_agreement_rows)
     if truth is not None:
         report["oracle"] = _oracle(parts["test"], p_model, truth)
     report["windows"] = windows.to_dict()
@@ -154,6 +158,25 @@ def train_and_evaluate(
         test_probabilities={"model": p_model, **baselines},
         feature_importance=fitted.feature_importance,
     )
+
+
+def _reasons_agreement(model: ConversionModel, x: np.ndarray, rows: int) -> dict[str, Any]:
+    """How often the served reasons (fast path contributions) name the features exact
+    TreeSHAP names, on up to ``rows`` held-out rows spread over the test period: the share
+    of rows with the same top feature, and the mean share of exact's top 5 that the fast
+    top 5 also lists (both by absolute contribution)."""
+    if rows == 0 or len(x) == 0:
+        return {}
+    pick = np.unique(np.linspace(0, len(x) - 1, min(rows, len(x))).astype(np.int64))
+    agreement = top_k_agreement(
+        model.contributions(x[pick]), model.contributions(x[pick], exact=True), k=5
+    )
+    return {
+        "reasons_top1_agreement": agreement["top1"],
+        "reasons_top5_agreement": agreement["top5"],
+        "reasons_sign_agreement": agreement["sign"],
+        "reasons_agreement_rows": len(pick),
+    }
 
 
 def _baselines(

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -80,7 +81,15 @@ class Reason:
     text_zh: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "feature": self.feature,
+            "name_en": self.name_en,
+            "name_zh": self.name_zh,
+            "value": self.value,
+            "contribution": self.contribution,
+            "text_en": self.text_en,
+            "text_zh": self.text_zh,
+        }
 
 
 def feature_names(
@@ -101,6 +110,7 @@ def feature_names(
     return feature.replace("_", " ").capitalize(), feature
 
 
+@lru_cache(maxsize=8192)  # counts, levels and rounded days repeat across leads
 def _sentence(feature: str, value: Any, raises: bool, names: tuple[str, str]) -> tuple[str, str]:
     verb_en = "raises the score" if raises else "lowers the score"
     verb_en_pl = "raise the score" if raises else "lower the score"
@@ -157,44 +167,42 @@ def top_reasons(
 ) -> list[dict[str, list[Reason]]]:
     """Per row: the ``k`` largest positive and ``k`` most negative contributions.
 
-    ``contributions``: ``(rows, features + 1)`` from ``pred_contrib=True`` (the last column,
-    the expected value, is ignored). ``values``: the encoded ``(rows, features)`` matrix;
-    categorical codes are decoded back to their level for display. Zero contributions are
-    never reported as reasons.
+    ``contributions``: ``(rows, features + 1)`` in log-odds, like ``pred_contrib=True``'s
+    (the last column, the expected value, is ignored). ``values``: the encoded
+    ``(rows, features)`` matrix; categorical codes are decoded back to their level for
+    display. Zero contributions are never reported as reasons.
     """
     names = encoder.feature_names
-    categorical = set(encoder.categorical)
+    shown = [feature_names(n, labels) for n in names]
+    categorical = [n in set(encoder.categorical) for n in names]
     contrib = contributions[:, : len(names)]
-    out: list[dict[str, list[Reason]]] = []
     order = np.argsort(-contrib, axis=1, kind="stable")
+    top = order[:, :k]
+    bottom = order[:, ::-1][:, :k]
+    top_c = np.take_along_axis(contrib, top, axis=1).tolist()
+    bottom_c = np.take_along_axis(contrib, bottom, axis=1).tolist()
+    top_v = np.take_along_axis(values, top, axis=1).tolist()
+    bottom_v = np.take_along_axis(values, bottom, axis=1).tolist()
+    top, bottom = top.tolist(), bottom.tolist()
+
+    def reason(j: int, raw: float, contribution: float) -> Reason:
+        feature = names[j]
+        value: Any = raw
+        if math.isnan(raw):
+            value = None
+        elif categorical[j]:
+            value = encoder.levels_[feature][int(raw)]
+        text_en, text_zh = _sentence(feature, value, contribution > 0, shown[j])
+        en, zh = shown[j]
+        return Reason(feature, en, zh, value, contribution, text_en, text_zh)
+
+    out: list[dict[str, list[Reason]]] = []
     for i in range(contrib.shape[0]):
-        pos: list[Reason] = []
-        neg: list[Reason] = []
-        for j in order[i, :k]:
-            if contrib[i, j] > 0:
-                pos.append(
-                    _reason(names[j], values[i, j], contrib[i, j], encoder, categorical, labels)
-                )
-        for j in order[i, ::-1][:k]:
-            if contrib[i, j] < 0:
-                neg.append(
-                    _reason(names[j], values[i, j], contrib[i, j], encoder, categorical, labels)
-                )
+        pos = [reason(j, v, c) for j, v, c in zip(top[i], top_v[i], top_c[i], strict=True) if c > 0]
+        neg = [
+            reason(j, v, c)
+            for j, v, c in zip(bottom[i], bottom_v[i], bottom_c[i], strict=True)
+            if c < 0
+        ]
         out.append({"positive": pos, "negative": neg})
     return out
-
-
-def _reason(
-    feature: str,
-    raw: float,
-    contribution: float,
-    encoder: FeatureEncoder,
-    categorical: set[str],
-    labels: dict[str, tuple[str, str]] | None,
-) -> Reason:
-    value: Any = encoder.decode(feature, raw) if feature in categorical else float(raw)
-    if isinstance(value, float) and math.isnan(value):
-        value = None
-    names = feature_names(feature, labels)
-    text_en, text_zh = _sentence(feature, value, contribution > 0, names)
-    return Reason(feature, names[0], names[1], value, float(contribution), text_en, text_zh)
