@@ -123,6 +123,8 @@ def _flat_metrics(report: dict[str, Any]) -> dict[str, Any]:
         "top_decile_lift": report.get("top_decile_lift"),
         "top_decile_rate": report.get("top_decile_rate"),
         "n_test": report.get("n"),
+        "reasons_top1_agreement": report.get("reasons_top1_agreement"),
+        "reasons_top5_agreement": report.get("reasons_top5_agreement"),
         "baselines": {k: pick(v) for k, v in report.get("baselines", {}).items()},
     }
     if "oracle" in report:
