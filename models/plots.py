@@ -177,15 +177,22 @@ def feature_importance_chart(
 
 
 def backtest_fan_chart(
-    periods: Sequence[Mapping[str, object]], *, currency: str = "", title: str = "Backtest"
+    periods: Sequence[Mapping[str, object]],
+    *,
+    currency: str = "",
+    title: str = "Backtest",
+    annotate: bool = True,
+    size: tuple[float, float] = (9.0, 4.6),
 ) -> Figure:
     """Forecast bands against actual bookings over time, one point per backtest period:
     the model's 80% (P10–P90) and 50% (P25–P75) bands and P50, the stage-weighted
     baseline's P50, and the actual bookings (filled when inside the 80% band, hollow when
-    outside). ``periods``: the ``periods`` records of :class:`models.backtest.BacktestResult`."""
+    outside). ``periods``: the ``periods`` records of :class:`models.backtest.BacktestResult`.
+    ``annotate=False`` leaves out the title, legend and axis label (words), for a page that
+    writes them itself in the reader's language."""
     import matplotlib.dates as mdates
 
-    figure = _figure(9.0, 4.6)
+    figure = _figure(*size)
     ax = figure.add_subplot()
     when = np.array([np.datetime64(str(p["period_start"]), "D") for p in periods])
 
@@ -204,10 +211,13 @@ def backtest_fan_chart(
     ax.scatter(when[inside], actual[inside], color="black", s=22, zorder=3, label="actual (in 80%)")
     ax.scatter(when[~inside], actual[~inside], facecolor="white", edgecolor="black", s=26,
                zorder=3, label="actual (outside)")  # fmt: skip
-    coverage = float(inside.mean()) if len(inside) else float("nan")
-    ax.set_title(f"{title}: actual inside the 80% band in {coverage:.0%} of {len(inside)} periods")
-    ax.set_ylabel(f"bookings {currency}".strip())
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncols=3, loc="upper left")
+    if annotate:
+        coverage = float(inside.mean()) if len(inside) else float("nan")
+        ax.set_title(
+            f"{title}: actual inside the 80% band in {coverage:.0%} of {len(inside)} periods"
+        )
+        ax.set_ylabel(f"bookings {currency}".strip())
+        ax.legend(fontsize=8, ncols=3, loc="upper left")
     return figure

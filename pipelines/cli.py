@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "outlook",
     "forecast",
     "backtest",
+    "report",
     "promote",
     "serve",
     "demo",

@@ -25,12 +25,15 @@ from pipelines.close_time import load_version
 from pipelines.training import Progress, load_dataset
 
 
-def _champion(registry: R.RegistrySettings) -> tuple[CloseTimeModel | None, str | None]:
+def champion_close_time(
+    registry: R.RegistrySettings,
+) -> tuple[CloseTimeModel | None, str | None]:
     if R.champion(registry, CLOSE_TIME) is None:
         return None, (
             "no deal-close-time champion in the registry: train one with "
             "`leadcast train close-time --data DIR`"
         )
+    """The close-time champion, or ``None`` with the reason the forecast falls back."""
     try:
         return load_version(registry, R.CHAMPION), None
     except Exception as exc:  # a broken bundle must not stop the forecast
@@ -54,7 +57,7 @@ def forecast(
     close-time champion (:func:`models.bookings.bookings_forecast`)."""
     progress("validating and loading the data")
     tables, _, _, data_end, _ = load_dataset(data_dir)
-    model, fallback_reason = _champion(registry)
+    model, fallback_reason = champion_close_time(registry)
     progress(f"reading the open pipeline and simulating {draws:,} draws")
     return bookings_forecast(
         tables,
@@ -119,4 +122,4 @@ def backtest(
     return result, run_id
 
 
-__all__ = ["backtest", "forecast"]
+__all__ = ["backtest", "champion_close_time", "forecast"]

@@ -235,6 +235,23 @@ def _champion_on_same_rows(
     return {"auc": M.roc_auc(y_test, p), "log_loss": M.log_loss(y_test, p)}
 
 
+def load_conversion_version(registry: R.RegistrySettings, version: int | str) -> ConversionModel:
+    """A registered conversion model (``champion`` or a number), verified on download."""
+    if version == R.CHAMPION and R.champion(registry, KIND) is None:
+        raise ValueError(
+            f"no {KIND} model is the champion in {registry.resolved_tracking_uri}; train "
+            "one first: leadcast train conversion --data DIR (or set LEADCAST_HOME / "
+            "MLFLOW_TRACKING_URI to the store that has it)"
+        )
+    resolved = R.get_version(registry, KIND, version)
+    with tempfile.TemporaryDirectory(prefix="leadcast-conversion-") as tmp:
+        model = ConversionModel.load(
+            R.download_bundle(registry, KIND, resolved.version, Path(tmp) / "bundle")
+        )
+    model.meta["registered_version"] = resolved.version
+    return model
+
+
 def evaluate_conversion(
     data_dir: Path,
     *,
@@ -252,11 +269,8 @@ def evaluate_conversion(
     settings = settings or ConversionTrainingSettings()
     tables, manifest, truth, data_end, _ = load_dataset(data_dir)
     custom = list(manifest.contract()["leads"].custom_columns)
-    resolved = R.get_version(registry, KIND, version)
-    with tempfile.TemporaryDirectory(prefix="leadcast-eval-") as tmp:
-        model = ConversionModel.load(
-            R.download_bundle(registry, KIND, resolved.version, Path(tmp) / "bundle")
-        )
+    model = load_conversion_version(registry, version)
+    resolved_version = model.meta["registered_version"]
     snaps = lead_snapshots(tables["leads"], data_end, settings.snapshots)
     if snaps.empty:
         raise ValueError(
@@ -271,7 +285,7 @@ def evaluate_conversion(
     p_bant = score_frame(snaps, load_default_config())["score"].to_numpy(np.float64)
     report = M.classification_report(y, p)
     out = _flat_metrics(report | {"baselines": {"bant": M.classification_report(y, p_bant)}})
-    out |= {"model_version": resolved.version, "snapshots": len(snaps)}
+    out |= {"model_version": resolved_version, "snapshots": len(snaps)}
     if truth is not None:
         from models.conversion_training import _oracle
 

@@ -213,7 +213,7 @@ class Guard:
                 await _html_reply(send, 401, _UI_DENIED)
                 return
             rest = urlencode([(k, v) for k, v in query if k != "token"])
-            location = UI_PATH + (f"?{rest}" if rest else "")
+            location = UI_PATH + "/" + (f"?{rest}" if rest else "")
             cookie = f"{UI_COOKIE}={self.token.decode()}; Path={UI_PATH}; HttpOnly; SameSite=Strict"
             await _html_reply(
                 send,

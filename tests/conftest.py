@@ -52,3 +52,21 @@ def cli() -> CliRunner:
         return code, out.getvalue(), err.getvalue()
 
     return run
+
+
+@pytest.fixture(scope="session")
+def review_home(
+    tmp_path_factory: pytest.TempPathFactory, demo_dataset: Path, cli: CliRunner
+) -> Path:
+    """A store with every champion and a backtest of ``demo_dataset``: what the review
+    page and the static report show."""
+    home = tmp_path_factory.mktemp("review") / "home"
+    data = str(demo_dataset)
+    for args in (
+        ["train", "conversion", "--data", data, "--json"],
+        ["train", "close-time", "--data", data, "--json"],
+        ["backtest", "--data", data, "--draws", "1000", "--refit-months", "6", "--json"],
+    ):
+        code, _, err = cli(args, home)
+        assert code == 0, f"leadcast {' '.join(args)} failed: {err[-2000:]}"
+    return home

@@ -1,0 +1,126 @@
+"""The review page's pieces: amounts in both languages, the period picker, the content
+and the rendered page (on the demo history with the stage-weighted fallback)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from models.bookings import data_fingerprint
+from models.review import ReviewSources, render_review, resolve_period, review_content
+from models.review.formatting import money, percent
+from models.review.i18n import chance_sentence, coverage_sentence
+from pipelines.training import load_dataset
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "lang", "shown"),
+    [
+        (1_234_567.0, "CNY", "en", "¥1.23M"),
+        (1_234_567.0, "CNY", "zh", "¥123万"),
+        (250_000_000.0, "CNY", "zh", "¥2.50亿"),
+        (850.0, "USD", "en", "$850"),
+        (-45_000.0, "EUR", "en", "-€45.0K"),
+        (12_000.0, "XYZ", "en", "12.0K XYZ"),
+        (None, "CNY", "en", "—"),
+    ],
+)
+def test_money__groups_by_thousands_in_english_and_ten_thousands_in_chinese(
+    value: float | None, currency: str, lang: Any, shown: str
+) -> None:
+    assert money(value, currency, lang) == shown
+
+
+def test_sentences__fill_in_both_languages() -> None:
+    en, zh = chance_sentence(0.623, 1_200_000, "CNY")
+    assert en == "62% chance to reach ¥1.20M"
+    assert zh == "达到 ¥120万 的概率为 62%"
+    en, zh = coverage_sentence(26, 21, "month")
+    assert "21 times (81%" in en and "26 months" in en
+    assert "26 个月" in zh and "21 次" in zh
+    assert percent(None) == "—"
+
+
+def test_resolve_period__month_and_quarter_hold_as_of_and_custom_needs_both_days() -> None:
+    as_of = pd.Timestamp("2026-11-01")
+    month = resolve_period("month", as_of)
+    assert (month.start, month.last_day) == (pd.Timestamp("2026-11-01"), pd.Timestamp("2026-11-30"))
+    quarter = resolve_period("quarter", as_of)
+    assert (quarter.start, quarter.last_day) == (
+        pd.Timestamp("2026-10-01"),
+        pd.Timestamp("2026-12-31"),
+    )
+    custom = resolve_period("custom", as_of, "2026-11-15", "2026-12-14")
+    assert custom.label() == "2026-11-15..2026-12-14"
+    with pytest.raises(ValueError, match="both its first and its last day"):
+        resolve_period("custom", as_of, "2026-11-15", None)
+    with pytest.raises(ValueError, match="not valid"):
+        resolve_period("custom", as_of, "2026-12-15", "2026-11-01")
+    with pytest.raises(ValueError, match="choose one of month, quarter, custom"):
+        resolve_period("week", as_of)
+
+
+@pytest.fixture(scope="module")
+def content(demo_dataset: Path) -> dict[str, Any]:
+    """The page content of the demo history's coming month, with no models (fallbacks)."""
+    tables, _, _, data_end, _ = load_dataset(demo_dataset)
+    sources = ReviewSources(
+        tables=tables,
+        data_end=data_end,
+        data_sha256=str(data_fingerprint(tables)["sha256"]),
+        close_time=None,
+        close_time_reason="no deal-close-time champion in the registry",
+        conversion=None,
+        registry=None,
+        health=[
+            {
+                "kind": "lead-conversion",
+                "serving": "rules",
+                "version": None,
+                "source": None,
+                "reason": "no lead-conversion champion",
+                "trained_at": None,
+                "training_window": None,
+            },
+        ],
+    )
+    period = resolve_period("month", data_end)
+    return review_content(sources, period=period, choice="month", target=2_000_000, draws=2000)
+
+
+def test_review_content__says_the_fallback_and_carries_the_chart_quantiles(content) -> None:
+    forecast = content["forecast"]
+    assert forecast["method"] == "stage_weighted"
+    assert forecast["fallback_reason"].startswith("no deal-close-time champion")
+    assert len(forecast["quantiles"]) >= 99
+    assert forecast["p10"] <= forecast["p50"] <= forecast["p90"]
+    assert content["period"] == {"start": "2026-11-01", "end": "2026-11-30", "choice": "month"}
+    assert content["sales"]["grades"] is None  # no conversion model: nothing to check
+    assert content["sales"]["funnel"]["stages"][0]["reached"] > 0
+
+
+def test_render_review__is_self_contained_and_bilingual(content) -> None:
+    page = render_review(content, lang="zh")
+    assert '<html lang="zh" class="lang-zh">' in page
+    assert "成交额预测" in page and "Bookings forecast" in page
+    assert not re.search(r"""(src|href)=["']https?://""", page)  # nothing fetched
+    assert "<script src" not in page and "<link" not in page
+    assert page.count("<svg") == 1  # the distribution; no backtest → no fan chart
+    assert 'data-testid="no-backtest"' in page
+    assert f'data-testid="p50" data-value="{content["forecast"]["p50"]}"' in page
+    assert "stage-weighted rule (fallback)" in page and "阶段加权规则（后备）" in page
+    assert 'data-serving="rules"' in page
+
+
+def test_render_review__static_report_disables_the_picker(content) -> None:
+    live = render_review(content, form_action="/ui")
+    static = render_review(content, static=True)
+    assert 'action="/ui"' in live and "static report" not in live.lower()
+    assert "run leadcast report again" in static
+    assert static.count("disabled") >= 4
