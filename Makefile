@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 export LEADCAST_HOME ?= $(CURDIR)/.leadcast
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint format typecheck bench clean
+.PHONY: help install browser demo test test-fast lint format typecheck bench report clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,10 +22,27 @@ $(STAMP): pyproject.toml uv.lock
 
 install: $(STAMP) ## Install Leadcast and its locked dependencies into ./.venv
 
+# Browser tests drive Debian's Chromium (Playwright never downloads one); a CJK font lets
+# the review page's Chinese render. As root it installs them; otherwise it says how.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+browser: ## Install Debian's chromium and a Chinese font for the browser tests (needs root)
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  exit 0; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y --no-install-recommends $(BROWSER_PACKAGES) >/dev/null \
+	    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends $(BROWSER_PACKAGES) >/dev/null; }; \
+	else \
+	  echo "browser tests need Debian's chromium and a Chinese font: run"; \
+	  echo "  sudo apt-get install -y $(BROWSER_PACKAGES)"; \
+	  echo "or set LEADCAST_SKIP_BROWSER=1 to skip the browser tests"; \
+	  [ "$$LEADCAST_SKIP_BROWSER" = 1 ]; \
+	fi
+
 demo: install ## Install, then run the demo on embedded defaults (generated data, local store)
 	$(BIN)/leadcast demo
 
-test: install ## Install, then run the linters and the whole test suite (slow tests included)
+test: install browser ## Install, then run the linters and the whole test suite (slow tests included)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -45,8 +62,11 @@ format: install ## Format and auto-fix with ruff
 typecheck: install ## mypy over the packages
 	$(BIN)/mypy
 
+report: install ## Write the review page of the demo data to report.html (after make demo)
+	$(BIN)/leadcast report --data $(LEADCAST_HOME)/demo-data --out report.html
+
 bench: install ## Run the benchmarks; JSON results go to benchmarks/results/
 	$(BIN)/python -m benchmarks.run
 
 clean: ## Remove the virtualenv, caches and the local Leadcast home
-	rm -rf $(VENV) .leadcast .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .leadcast .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -41,7 +41,12 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", type=Path, required=True, help="dataset directory")
-    parser.add_argument("--freq", choices=("month", "quarter"), default="month")
+    parser.add_argument(
+        "--freq",
+        choices=("month", "quarter"),
+        default="month",
+        help="length of each backtested period (month)",
+    )
     parser.add_argument(
         "--warmup-days", type=int, default=270, help="history before the first period (270)"
     )

@@ -33,17 +33,20 @@ def register(sub: Any) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from models.registry import RegistrySettings
     from pipelines.commands.train import print_conversion_report
     from pipelines.training import evaluate_conversion
 
     version: int | str = int(args.version) if str(args.version).isdigit() else args.version
-    result = evaluate_conversion(args.data, registry=RegistrySettings.from_env(), version=version)
+    with Console(stderr=True).status(f"scoring {args.data} with version {version}"):
+        result = evaluate_conversion(
+            args.data, registry=RegistrySettings.from_env(), version=version
+        )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
-        from rich.console import Console
-
         console = Console()
         print_conversion_report(console, result)
         console.print(f"version {result['model_version']} on {result['snapshots']:,} snapshots")

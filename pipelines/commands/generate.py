@@ -80,9 +80,13 @@ def execute(args: argparse.Namespace) -> int:
         )
         print(f"leadcast generate: error: {problems}", file=sys.stderr)
         return EXIT_USAGE
+    from rich.console import Console
+
     started = time.perf_counter()
-    crm = generate(config)
-    write_generated(crm, args.out, args.file_format)
+    with Console(stderr=True).status(f"generating {config.leads:,} leads") as status:
+        crm = generate(config)
+        status.update(f"writing the tables to {args.out}")
+        write_generated(crm, args.out, args.file_format)
     summary = summarize(crm)
     summary["out"] = str(args.out)
     summary["seconds"] = round(time.perf_counter() - started, 1)

@@ -59,9 +59,10 @@ def execute(args: argparse.Namespace) -> int:
 
     version: int | str = int(args.version) if str(args.version).isdigit() else args.version
     as_of = pd.Timestamp(args.as_of)
-    table, flags, used = outlook(
-        args.data, registry=RegistrySettings.from_env(), as_of=as_of, version=version
-    )
+    with Console(stderr=True).status(f"scoring the deals open on {as_of.date()}"):
+        table, flags, used = outlook(
+            args.data, registry=RegistrySettings.from_env(), as_of=as_of, version=version
+        )
     if args.json:
         print(
             json.dumps(
