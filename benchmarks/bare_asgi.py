@@ -2,12 +2,13 @@
 
 Starlette + uvicorn, no BentoML, no auth middleware: ``POST /score`` with the same body
 as ``/v1/leads/score`` calls the same :func:`serving.lead_scoring.score_leads` with the
-same verified champion (``LEADCAST_HOME``), so the difference in the benchmark is the
-serving layer alone. Run: ``uvicorn benchmarks.bare_asgi:app --port P``.
+same verified champion (``LEADCAST_HOME``) and the same array path (features, encoder,
+path-contribution reasons), so the difference in the benchmark is the serving layer alone. Run: ``uvicorn benchmarks.bare_asgi:app --port P``.
 """
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -26,6 +27,8 @@ _SERVED = load_served(
     Path(RegistrySettings.from_env().home) / "bare-asgi-cache",
     ConversionModel.from_bundle,
 )
+gc.collect()
+gc.freeze()  # as the service does after loading its models
 
 
 async def score(request: Request) -> JSONResponse:

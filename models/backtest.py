@@ -41,7 +41,6 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-import scoringrules as sr
 from pydantic import BaseModel, ConfigDict, Field
 
 from data_contracts import tables as T
@@ -144,7 +143,16 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
     return {f"p{round(level * 100)}": float(v) for level, v in zip(LEVELS, q, strict=True)}
 
 
+def _scoringrules() -> Any:
+    """scoringrules, imported on first use (it pulls in scipy.stats: seconds at start-up
+    for a service that may never backtest)."""
+    import scoringrules
+
+    return scoringrules
+
+
 def _score(draws: np.ndarray, actual: float) -> dict[str, Any]:
+    sr = _scoringrules()
     q = _quantiles(draws)
     p50 = q["p50"]
     return {
@@ -274,6 +282,7 @@ def cutoffs_for(periods: list[Period], every_months: int) -> list[pd.Timestamp]:
 def crps_grid(item: PeriodForecast, settings: BacktestSettings) -> np.ndarray:
     """CRPS / scale of the period's forecast for every (ρ, level) of the grids (common
     random numbers across the grid)."""
+    sr = _scoringrules()
     closed = item.model_inputs.closed.booked
     out = np.empty((len(settings.rho_grid), len(settings.level_grid)))
     for i, rho in enumerate(settings.rho_grid):

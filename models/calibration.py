@@ -39,7 +39,6 @@ from typing import Any, ClassVar, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.isotonic import IsotonicRegression
 
 from models.metrics import log_loss
 
@@ -336,6 +335,9 @@ def fit_isotonic(raw_p: npt.ArrayLike, y: npt.ArrayLike) -> IsotonicCalibrator:
     labels = _as_labels(y, raw.size)
     if raw.size == 0:
         raise ValueError("isotonic calibration needs at least one row")
+    # imported here: scikit-learn costs seconds at import and scoring never needs it
+    from sklearn.isotonic import IsotonicRegression
+
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     iso.fit(raw, labels)
     return IsotonicCalibrator(

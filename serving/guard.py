@@ -13,7 +13,12 @@
 - ``GET /docs.json`` is BentoML's OpenAPI document corrected by
   :func:`serving.openapi.patch_openapi`;
 - ``GET /readyz`` answers with JSON details (which path scores each kind, and why) from
-  the :class:`ServiceState` the service fills in once its models are loaded.
+  the :class:`ServiceState` the service fills in once its models are loaded;
+- **direct routes**: a request that passed the checks above and matches one of
+  ``direct`` (method, path) goes to that ASGI handler instead of BentoML's dispatch — the
+  hot path (``POST /v1/leads/score``) skips BentoML's routing, thread hop and response
+  machinery. BentoML's traffic limits (504, 429) and metrics sit outside this middleware
+  and still apply.
 
 Every refusal is JSON: ``{"error": code, "message": what went wrong and what to do}``.
 """
@@ -112,10 +117,18 @@ async def _html_reply(
 class Guard:
     """Auth, JSON-only, body cap and ``/readyz`` details (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        max_body_bytes: int,
+        direct: dict[tuple[str, str], ASGIApp] | None = None,
+    ) -> None:
         self.app = app
         self.token = token.encode() if token else None
         self.max_body = max_body_bytes
+        self.direct = dict(direct or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -178,7 +191,7 @@ class Guard:
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 await _reply(send, 413, self._too_large())
                 return
-        await self._forward(scope, receive, send)
+        await self._forward(self.direct.get((method, path), self.app), scope, receive, send)
 
     async def _patched_docs(self, scope: Scope, receive: Receive, send: Send) -> None:
         """BentoML's OpenAPI document, corrected (:func:`serving.openapi.patch_openapi`)."""
@@ -239,7 +252,7 @@ class Guard:
             "per request",
         }
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _forward(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         seen = 0
         started = False
 
@@ -259,7 +272,7 @@ class Guard:
             await send(message)
 
         try:
-            await self.app(scope, counted, tracked)
+            await app(scope, counted, tracked)
         except BodyTooLargeError:
             if not started:
                 await _reply(send, 413, self._too_large())

@@ -95,7 +95,12 @@ def load_served(
                 return ServedModel(kind, model, champion.version, REGISTRY, None, info)
             except Exception:
                 shutil.rmtree(dest)  # a damaged cache copy is replaced, never trusted
-        R.download_bundle(registry, kind, champion.version, dest)
+        try:
+            R.download_bundle(registry, kind, champion.version, dest)
+        except OSError:
+            # another worker starting beside this one moved its verified copy in first
+            if not dest.is_dir():
+                raise
         model = _load_verified(dest, loader)
     except Exception as exc:
         return ServedModel(

@@ -22,38 +22,53 @@ Run it with ``leadcast serve`` (or ``bentoml serve serving.service:Leadcast``). 
 Auth, JSON-only, the body cap and ``/readyz`` are :class:`serving.guard.Guard`; the timeout
 (504) and max concurrency (429) are BentoML's traffic settings. See
 :mod:`serving.settings` for the environment variables.
+
+The hot path, ``POST /v1/leads/score``, is also a direct route of the guard: after auth,
+content type and body cap, the request goes straight to the endpoint's own code with its
+own input model, skipping BentoML's routing, thread hop and response machinery (BentoML's
+timeout, concurrency limit and metrics still wrap it). The BentoML endpoint stays: it
+documents the route in ``/docs.json`` and serves it should the guard not.
+
+Start-up: ``bentoml serve`` imports this module once in its own process and once per
+worker, so the models and their libraries (LightGBM, pandas, scikit-learn, MLflow) are
+imported where they are used, in the workers. Each worker loads the models, then freezes
+the garbage collector's view of them (``gc.freeze``: collections no longer walk the model
+objects, which caused ~200 ms pauses). A reload in one worker is followed by the others:
+it touches a stamp file in the cache that every worker polls
+(``LEADCAST_RELOAD_POLL_SECONDS``).
 """
 
 from __future__ import annotations
 
+import gc
+import json
+import logging
 import threading
+import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
-import pandas as pd
-from pydantic import Field
+from pydantic import Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from models import bant
 from models import registry as R
-from models.bookings import bookings_forecast, data_fingerprint
-from models.close_time import KIND as CLOSE_TIME
-from models.close_time import CloseTimeModel
-from models.conversion import ConversionModel
-from models.forecast import Period
-from models.forecast_inputs import ForecastWindowError
-from serving.deal_outlook import deal_outlook
 from serving.guard import STATE, Guard
-from serving.lead_scoring import score_leads
 from serving.model_store import ServedModel, load_served
+from serving.responses import ErrorResponse, ScoreResponse
 from serving.settings import ServiceSettings
 
+if TYPE_CHECKING:
+    from models.close_time import CloseTimeModel
+    from models.conversion import ConversionModel
+
 SETTINGS = ServiceSettings()
-CONVERSION = "lead-conversion"
+logger = logging.getLogger(__name__)
+CONVERSION, CLOSE_TIME = R.KINDS  # "lead-conversion", "deal-close-time"
 
 
 class _Holder:
@@ -74,17 +89,30 @@ models_app = Starlette(routes=[Route("/models", _list_models, methods=["GET"])])
 
 def _too_many(ctx: bentoml.Context, n: int) -> dict[str, Any]:
     ctx.response.status_code = 413
-    return {
-        "error": "batch_too_large",
-        "message": f"{n} records in one request; at most {SETTINGS.max_batch} are accepted — "
+    return _too_many_error(n).model_dump()
+
+
+def _too_many_error(n: int) -> ErrorResponse:
+    return ErrorResponse(
+        error="batch_too_large",
+        message=f"{n} records in one request; at most {SETTINGS.max_batch} are accepted — "
         "split the batch",
-    }
+    )
+
+
+def _read_stamp(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 @bentoml.asgi_app(models_app, path="/v1")
 @bentoml.service(
     name="leadcast",
     traffic={"timeout": SETTINGS.timeout_seconds, "max_concurrency": SETTINGS.max_concurrency},
+    workers=SETTINGS.workers,
+    logging={"access": {"enabled": SETTINGS.access_log}},
 )
 class Leadcast:
     """Lead scoring, deal outlooks and the forecast, each with its said fallback (see the
@@ -100,18 +128,26 @@ class Leadcast:
             update={"tracking_uri": R.RegistrySettings.from_env().tracking_uri}
         )
         self._lock = threading.Lock()
+        self._stamp = _read_stamp(SETTINGS.reload_stamp)
         self.conversion: ServedModel[ConversionModel] = self._load()
         self.close_time: ServedModel[CloseTimeModel] = self._load_close_time()
         self.history = _load_history()
         self._publish()
         _Holder.service = self
+        gc.collect()
+        gc.freeze()  # the loaded models are permanent: collections stop walking them
+        threading.Thread(target=self._follow_reloads, name="follow-reloads", daemon=True).start()
 
     def _load(self) -> ServedModel[ConversionModel]:
+        from models.conversion import ConversionModel
+
         return load_served(
             self.registry, CONVERSION, SETTINGS.cache_dir, ConversionModel.from_bundle
         )
 
     def _load_close_time(self) -> ServedModel[CloseTimeModel]:
+        from models.close_time import CloseTimeModel
+
         served: ServedModel[CloseTimeModel] = load_served(
             self.registry, CLOSE_TIME, SETTINGS.cache_dir, CloseTimeModel.from_bundle
         )
@@ -162,24 +198,36 @@ class Leadcast:
         as_of: datetime | None = None,
         *,
         ctx: bentoml.Context,
-    ) -> dict[str, Any]:
+    ) -> ScoreResponse:
         """Score up to ``LEADCAST_MAX_BATCH`` leads; ``reasons`` adds the top reasons (in
         English and Chinese); ``rules`` asks for the BANT rules instead of the model;
         ``as_of`` is the scoring time (default: now, UTC) — activities at or after it and
         leads created after it are refused."""
+        status, body = self.score_body(leads, reasons, rules, as_of)
+        ctx.response.status_code = status
+        # BentoML serialises any pydantic body; the annotation documents the 200 one
+        return body  # type: ignore[return-value]
+
+    def score_body(
+        self, leads: list[dict[str, Any]], reasons: bool, rules: bool, as_of: datetime | None
+    ) -> tuple[int, ScoreResponse | ErrorResponse]:
+        """The status and body of a scoring request (the endpoint and its direct route)."""
+        from serving.lead_scoring import score_leads
+
         if len(leads) > SETTINGS.max_batch:
-            return _too_many(ctx, len(leads))
+            return 413, _too_many_error(len(leads))
         served = self.conversion
         batch = score_leads(leads, served, reasons=reasons, rules_requested=rules, as_of=as_of)
-        return {
-            "results": batch.results,
-            "errors": batch.errors,
-            "serving": served.describe(),
-        }
+        return 200, ScoreResponse.model_construct(
+            results=batch.results, errors=batch.errors, serving=served.describe()
+        )
 
     @bentoml.api(route="/v1/leads/bant")
     def bant_score(self, leads: list[dict[str, Any]], *, ctx: bentoml.Context) -> dict[str, Any]:
         """The BANT rule score of each lead, with one reason per factor."""
+        from models import bant
+        from serving.lead_scoring import score_leads
+
         if len(leads) > SETTINGS.max_batch:
             return _too_many(ctx, len(leads))
         batch = score_leads(leads, self.conversion, reasons=True, rules_requested=True)
@@ -200,6 +248,8 @@ class Leadcast:
         """Open deals (each with its ``stage_history`` and recent ``activities``) → P(win),
         P(won within 30 / 60 / 90 days), close-date P10 / P50 / P90 and risk flags with
         their reasons; the stage's historical win rate when no close-time model serves."""
+        from serving.deal_outlook import deal_outlook
+
         if len(deals) > SETTINGS.max_batch:
             return _too_many(ctx, len(deals))
         history = None if self.history is None else self.history.tables
@@ -226,6 +276,12 @@ class Leadcast:
         P10 / P50 / P90, P(≥ target), closed / open / new, drivers, the stage-weighted
         baseline and the newest backtest as its confidence statement. Stage-weighted, and
         ``method`` says so, when no close-time model can serve."""
+        import pandas as pd
+
+        from models.bookings import bookings_forecast
+        from models.forecast import Period
+        from models.forecast_inputs import ForecastWindowError
+
         history = self.history
         if history is None:
             ctx.response.status_code = 409
@@ -256,21 +312,15 @@ class Leadcast:
     @bentoml.api(route="/v1/models/reload")
     def reload(self) -> dict[str, Any]:
         """Load the registry's current champions; the old models serve until the new ones
-        are loaded and verified (a failed load keeps the model that serves)."""
+        are loaded and verified (a failed load keeps the model that serves). The other
+        workers follow within ``LEADCAST_RELOAD_POLL_SECONDS``."""
         with self._lock:
-            conversion = self._load()
-            close_time = self._load_close_time()
-            changed = {
-                CONVERSION: (conversion.version, conversion.ready)
-                != (self.conversion.version, self.conversion.ready),
-                CLOSE_TIME: (close_time.version, close_time.ready)
-                != (self.close_time.version, self.close_time.ready),
-            }
-            if conversion.ready or not self.conversion.ready:
-                self.conversion = conversion
-            if close_time.ready or not self.close_time.ready:
-                self.close_time = close_time
-            self._publish()
+            changed = self._reload_models()
+            self._stamp = uuid.uuid4().hex
+            SETTINGS.reload_stamp.parent.mkdir(parents=True, exist_ok=True)
+            tmp = SETTINGS.reload_stamp.with_suffix(f".{self._stamp}")
+            tmp.write_text(self._stamp, encoding="utf-8")
+            tmp.replace(SETTINGS.reload_stamp)  # atomic: a reader sees the old or the new
         return {
             "changed": changed,
             "serving": {
@@ -279,11 +329,42 @@ class Leadcast:
             },
         }
 
+    def _follow_reloads(self) -> None:
+        """Reload when another worker has (its stamp differs from the one seen here)."""
+        stop = threading.Event()
+        while not stop.wait(SETTINGS.reload_poll_seconds):
+            stamp = _read_stamp(SETTINGS.reload_stamp)
+            if stamp is None or stamp == self._stamp:
+                continue
+            with self._lock:
+                if stamp != self._stamp:
+                    self._stamp = stamp
+                    self._reload_models()
+
+    def _reload_models(self) -> dict[str, bool]:
+        """Load both champions and swap them in (under ``self._lock``); which changed."""
+        conversion = self._load()
+        close_time = self._load_close_time()
+        changed = {
+            CONVERSION: (conversion.version, conversion.ready)
+            != (self.conversion.version, self.conversion.ready),
+            CLOSE_TIME: (close_time.version, close_time.ready)
+            != (self.close_time.version, self.close_time.ready),
+        }
+        if conversion.ready or not self.conversion.ready:
+            self.conversion = conversion
+        if close_time.ready or not self.close_time.ready:
+            self.close_time = close_time
+        self._publish()
+        gc.freeze()
+        return changed
+
 
 class History:
     """The CRM history loaded at start (validated rows only) for the forecast."""
 
     def __init__(self, path: Any) -> None:
+        from models.bookings import data_fingerprint
         from pipelines.training import load_dataset  # the one validated loading path
 
         self.path = path
@@ -303,6 +384,54 @@ def _load_history() -> History | None:
     return None if SETTINGS.data is None else History(SETTINGS.data)
 
 
+_SCORE_INPUT: Any = Leadcast.apis["score"].input_spec  # type: ignore[attr-defined]
+
+
+async def _send_json(send: Any, status: int, data: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _direct_score(scope: Any, receive: Any, send: Any) -> None:
+    """``POST /v1/leads/score`` without BentoML's dispatch (a direct route of
+    :class:`serving.guard.Guard`): the endpoint's own input model, validation errors (400,
+    as BentoML words them), scoring and body; computed on the event loop, like the bare
+    ASGI reference, instead of after a hop to a thread."""
+    service = _Holder.service
+    if service is None:
+        await _send_json(send, 503, b'{"error": "starting", "message": "models are loading"}')
+        return
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    try:
+        args = _SCORE_INPUT.model_validate_json(b"".join(chunks) or b"{}")
+    except ValidationError as exc:
+        error = {
+            "error": f"{exc.error_count()} validation error for {exc.title}",
+            "detail": exc.errors(include_context=False, include_input=False),
+        }
+        await _send_json(send, 400, json.dumps(error).encode())
+        return
+    try:
+        status, body = service.score_body(args.leads, args.reasons, args.rules, args.as_of)
+        data = body.model_dump_json().encode()
+    except Exception:
+        logger.exception("scoring failed")
+        status = 500
+        data = b'{"error": "An unexpected error has occurred, please check the server log."}'
+    await _send_json(send, status, data)
+
+
 Leadcast.add_asgi_middleware(  # type: ignore[attr-defined]
-    Guard, token=SETTINGS.api_token, max_body_bytes=SETTINGS.max_body_bytes
+    Guard,
+    token=SETTINGS.api_token,
+    max_body_bytes=SETTINGS.max_body_bytes,
+    direct={("POST", "/v1/leads/score"): _direct_score},
 )

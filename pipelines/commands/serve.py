@@ -18,6 +18,8 @@ Requests need `Authorization: Bearer <token>`:
 the token is LEADCAST_API_TOKEN, or a fresh one printed here when it is not set. Binds
 127.0.0.1 unless --host says otherwise. Caps: LEADCAST_MAX_BATCH (1000 records),
 LEADCAST_MAX_BODY_BYTES (8 MiB), LEADCAST_TIMEOUT_SECONDS (30), LEADCAST_MAX_CONCURRENCY.
+Workers: one per CPU by default (--workers, LEADCAST_WORKERS); a reload in one worker is
+followed by the others within LEADCAST_RELOAD_POLL_SECONDS (2).
 
 Examples:
   leadcast serve
@@ -41,6 +43,11 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--data", type=Path, help="dataset directory for POST /v1/forecast (LEADCAST_DATA)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (LEADCAST_WORKERS; default: one per CPU, at most 8)",
+    )
     parser.set_defaults(func=execute)
 
 
@@ -57,17 +64,31 @@ EXAMPLE_LEAD = (
 )
 
 
-def run_service(host: str, port: int, *, home: Path, data: Path | None) -> int:
-    """Serve the store under ``home`` (and the history ``data`` for the forecast) until
-    interrupted, after printing the token (generated when LEADCAST_API_TOKEN is unset),
-    the docs URL and a ``curl`` that scores a lead."""
+def run_service(
+    host: str, port: int, *, home: Path, data: Path | None, workers: int | None = None
+) -> int:
+    """Serve the store under ``home`` (and the history ``data`` for the forecast) with
+    ``workers`` processes (default: LEADCAST_WORKERS, else one per CPU) until interrupted,
+    after printing the token (generated when LEADCAST_API_TOKEN is unset), the docs URL
+    and a ``curl`` that scores a lead."""
+    from serving.settings import default_workers
+
     env = dict(os.environ, LEADCAST_HOME=str(home.resolve()))
     if data is not None:
         env["LEADCAST_DATA"] = str(data.resolve())
+    if workers is not None:
+        if workers < 1:
+            print("--workers must be at least 1", file=sys.stderr)
+            return 2
+        env["LEADCAST_WORKERS"] = str(workers)
+    n_workers = env.get("LEADCAST_WORKERS") or str(default_workers())
     env.setdefault("LEADCAST_API_TOKEN", secrets.token_urlsafe(24))
     token, base = env["LEADCAST_API_TOKEN"], f"http://{host}:{port}"
     print(f"token: {token}", flush=True)
     print(f"docs:  {base}/   (OpenAPI: {base}/docs.json; readiness: {base}/readyz)")
+    print(f"workers: {n_workers}")
+    if data is not None:
+        print(f"review page (forecast, confidence, sales reports): {base}/ui?token={token}")
     print(
         f"try:   curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: "
         f"application/json' -d '{EXAMPLE_LEAD}' {base}/v1/leads/score",
@@ -81,4 +102,4 @@ def run_service(host: str, port: int, *, home: Path, data: Path | None) -> int:
 
 def execute(args: argparse.Namespace) -> int:
     home = Path(os.environ.get("LEADCAST_HOME") or ".leadcast")
-    return run_service(args.host, args.port, home=home, data=args.data)
+    return run_service(args.host, args.port, home=home, data=args.data, workers=args.workers)

@@ -2,7 +2,8 @@
 
 One server per situation: a champion in the registry (scores, errors, auth, caps,
 parity with offline scoring), an empty store (rules), a corrupt champion bundle (refused,
-rules) and an unreachable registry (the verified local cache serves).
+rules), an unreachable registry (the verified local cache serves), tight traffic limits
+(504, 429) and two workers (a reload in one is followed by the other).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ import pandas as pd
 import pytest
 
 from models import registry as R
+from models.bundle import load_bundle
 from models.conversion import ConversionModel
 from pipelines.commands.serve import service_command
 
@@ -48,7 +51,12 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         full = {k: v for k, v in os.environ.items() if not k.startswith("LEADCAST_")}
         full.pop("MLFLOW_TRACKING_URI", None)
-        full |= {"LEADCAST_HOME": str(home), "LEADCAST_API_TOKEN": TOKEN, **env}
+        full |= {
+            "LEADCAST_HOME": str(home),
+            "LEADCAST_API_TOKEN": TOKEN,
+            "LEADCAST_WORKERS": "1",
+            **env,
+        }
         self.log = home.parent / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
             service_command("127.0.0.1", self.port),
@@ -349,3 +357,75 @@ def test_bentoml_build_works_from_the_repository(tmp_path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     built = list((tmp_path / "bentoml-home" / "bentos" / "leadcast").iterdir())
     assert any((b / "bento.yaml").is_file() for b in built)
+
+
+def test_a_slow_request_times_out_with_504_and_a_full_server_refuses_with_429(
+    trained_home, demo_dataset
+) -> None:
+    """One worker, one request in flight at most, 0.1 s each: a forecast with 100,000
+    draws takes longer (about 0.3 s here) and gets 504; of six sent at once, those that
+    find the slot taken get 429. Afterwards the server answers again."""
+    s = Server(
+        trained_home,
+        LEADCAST_DATA=str(demo_dataset),
+        LEADCAST_TIMEOUT_SECONDS="0.1",
+        LEADCAST_MAX_CONCURRENCY="1",
+    )
+    slow = {"period_start": "2026-11-01", "period_end": "2026-11-30", "draws": 100_000}
+    body = {"leads": _leads(demo_dataset, 1), "as_of": AS_OF}
+    try:
+        timed_out = s.post("/v1/forecast", slow)
+        assert timed_out.status_code == 504, timed_out.text[:300]
+        assert "0.1 seconds" in timed_out.json()["error"]
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: s.post("/v1/forecast", slow), range(6)))
+        statuses = [r.status_code for r in answers]
+        assert 429 in statuses and 504 in statuses, statuses
+        assert set(statuses) <= {429, 504}, statuses
+        deadline = time.monotonic() + 60  # the abandoned forecasts may still hold the CPU
+        while (r := s.post("/v1/leads/score", body)).status_code != 200:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.5)
+        assert r.json()["results"][0]["scored_by"] == "model"
+    finally:
+        s.stop()
+
+
+def test_a_reload_in_one_worker_is_followed_by_the_other(
+    tmp_path, trained_home, demo_dataset
+) -> None:
+    """Two workers; v2 becomes the champion and one worker is told to reload: within the
+    poll interval every answer, whichever worker gives it, says v2 serves."""
+    home = tmp_path / "reload-home"  # its own registry database (same artifact store)
+    shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("serving-cache"))
+    registry = R.RegistrySettings(home=home)
+    s = Server(home, LEADCAST_WORKERS="2", LEADCAST_RELOAD_POLL_SECONDS="0.5")
+    try:
+        bundle = R.download_bundle(registry, KIND, 1, tmp_path / "v1")
+        payload = load_bundle(bundle).payload
+        v2 = R.log_training_run(
+            registry,
+            kind=KIND,
+            bundle_dir=bundle,
+            params={},
+            metrics={"roc_auc": float(payload["metrics"]["roc_auc"])},
+            data_fingerprint=payload["fingerprint"],
+        )
+        R.promote(registry, KIND, v2.version, reason="e2e: reload across workers")
+        r = s.post("/v1/models/reload", {})
+        assert r.status_code == 200 and r.json()["changed"][KIND] is True
+        assert r.json()["serving"][KIND]["version"] == v2.version
+
+        def version() -> int:  # a fresh connection each time, so either worker answers
+            served = httpx.get(f"{s.url}/v1/models", headers=AUTH, timeout=30).json()
+            return int(served["serving"][KIND]["version"])
+
+        deadline = time.monotonic() + 30
+        while [version() for _ in range(6)] != [v2.version] * 6:
+            assert time.monotonic() < deadline, "a worker still serves v1"
+            time.sleep(0.5)
+        assert [version() for _ in range(20)] == [v2.version] * 20
+        results = s.post("/v1/leads/score", {"leads": _leads(demo_dataset, 2)}).json()
+        assert {x["model_version"] for x in results["results"]} == {v2.version}
+    finally:
+        s.stop()
