@@ -98,7 +98,8 @@ class OwnerDealHistory:
     def aggregate(self, as_of: pd.Timestamp) -> OwnerDealHistory:
         """Collapse every deal closed strictly before ``as_of`` into one row per owner
         (deals without an owner kept as one ``None`` row, which feeds only the pooled
-        prior), stamped at ``as_of``: for serving at any time after it."""
+        prior), stamped at the last microsecond before ``as_of``: for serving at ``as_of``
+        itself (the end of the history) or any time after it."""
         closed = self.frame[self.frame[T.CLOSED_AT] < as_of]
         per_owner = (
             closed.groupby(T.OWNER_ID, dropna=False)[["n", "k", "won_cycle_days"]]
@@ -108,7 +109,7 @@ class OwnerDealHistory:
         per_owner[T.OWNER_ID] = (
             per_owner[T.OWNER_ID].astype(object).where(per_owner[T.OWNER_ID].notna(), None)
         )
-        per_owner[T.CLOSED_AT] = pd.Timestamp(as_of).as_unit("us")
+        per_owner[T.CLOSED_AT] = pd.Timestamp(as_of).as_unit("us") - pd.Timedelta(1, "us")
         return OwnerDealHistory(per_owner[[T.OWNER_ID, T.CLOSED_AT, "n", "k", "won_cycle_days"]])
 
     def query(

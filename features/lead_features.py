@@ -119,15 +119,17 @@ class OwnerHistory:
 
     def aggregate(self, as_of: pd.Timestamp) -> OwnerHistory:
         """Collapse everything matured before ``as_of`` into one row per owner stamped at
-        ``as_of`` (for serving at any time after it). Includes a ``None`` owner row for the
-        overall prior."""
+        the last microsecond before ``as_of`` (for serving at ``as_of`` itself, the end of
+        the history, or any time after it). Includes a ``None`` owner row for the overall
+        prior."""
         mature = self.frame[self.frame["matured_at"] < as_of]
         per_owner = mature.groupby(T.OWNER_ID, dropna=True)[["n", "k"]].sum().reset_index()
-        per_owner["matured_at"] = as_of
+        stamp = pd.Timestamp(as_of).as_unit("us") - pd.Timedelta(1, "us")
+        per_owner["matured_at"] = stamp
         overall = pd.DataFrame(
             {
                 T.OWNER_ID: [None],
-                "matured_at": [as_of],
+                "matured_at": [stamp],
                 "n": [int(mature["n"].sum())],
                 "k": [int(mature["k"].sum())],
             }

@@ -303,6 +303,9 @@ def test_owner_deal_history__aggregate_answers_like_the_full_history_after_its_d
     history = OwnerDealHistory.from_deals(deals)
     frozen = OwnerDealHistory.from_dict(history.aggregate(pd.Timestamp("2026-06-01")).to_dict())
     owners = pd.Series(["U1", "U2", "nobody", None])
+    at_cut = np.array(["2026-06-01"] * 4, dtype="datetime64[us]")  # the end of the data
+    for full, agg in zip(history.query(owners, at_cut), frozen.query(owners, at_cut), strict=True):
+        np.testing.assert_allclose(full, agg)
     when = np.array(["2026-07-01"] * 4, dtype="datetime64[us]")
     for full, agg in zip(history.query(owners, when), frozen.query(owners, when), strict=True):
         np.testing.assert_allclose(full, agg)
