@@ -204,7 +204,8 @@ class CloseTimeModel:
             cif_won=cif_won,
             cif_lost=cif_lost,
             p_won=p_won,
-            p_lost_90d=curve_at(cif_lost, 90.0),
+            # the calibrated won chance takes its share from the lost one: never sum over 1
+            p_lost_90d=np.minimum(curve_at(cif_lost, 90.0), 1.0 - p_won[90]),
             p_win=p_win,
             won_days_quantiles=won_time_quantiles(cif_won, QUANTILES),
         )

@@ -144,6 +144,8 @@ def test_service_outlook_equals_the_offline_outlook(trained, demo_dataset, tmp_p
         records.append(record)
     batch = deal_outlook(records, served, history=tables, as_of=datetime(2026, 9, 1))
     assert batch.errors == []
+    # the calibrated P(won within 90 d) and the curve's P(lost within 90 d) never sum over 1
+    assert (offline["p_won_90d"] + offline["p_lost_90d"] <= 1.0 + 1e-12).all()
     for row, result in enumerate(batch.results):
         assert result["deal_id"] == offline["deal_id"].iloc[row]
         for key in ("p_win", "p_won_30d", "p_won_90d", "p_lost_90d"):
