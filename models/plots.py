@@ -51,8 +51,9 @@ def reliability_diagram(
     n_bins: int = N_BINS,
     strategy: Literal["quantile", "uniform"] = "quantile",
     title: str = "Reliability (calibration)",
+    observed: str = "Observed conversion rate",
 ) -> Figure:
-    """Observed conversion rate against mean predicted probability per bin, for the model
+    """Observed rate (``observed`` names it on the axis) against mean predicted probability per bin, for the model
     (with 95% Wilson intervals) and any baselines scored on the same rows, beside the
     diagonal of perfect calibration; the legend gives each one's ECE. Below, the
     distribution of the predictions. ``y``: 0/1 labels; ``p`` and each baseline:
@@ -91,7 +92,7 @@ def reliability_diagram(
         )
     top.set_xlim(0.0, 1.0)
     top.set_ylim(0.0, 1.0)
-    top.set_ylabel("Observed conversion rate")
+    top.set_ylabel(observed)
     top.set_title(title)
     handles, labels = top.get_legend_handles_labels()
     # errorbar entries sort last by default: list the model, the baselines, then the diagonal

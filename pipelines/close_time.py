@@ -108,6 +108,8 @@ def train_close_time(
             y90,
             run.test_outlook.p_won[90],
             baselines={k: curve_at(v, 90.0) for k, v in run.baseline_curves.items()},
+            title="Reliability of P(won within 90 days)",
+            observed="Observed share won within 90 days",
         ),
         "feature_importance": feature_importance_chart(
             names, [run.feature_importance[n] for n in names]
