@@ -53,9 +53,9 @@ def reliability_diagram(
     title: str = "Reliability (calibration)",
     observed: str = "Observed conversion rate",
 ) -> Figure:
-    """Observed rate (``observed`` names it on the axis) against mean predicted probability per bin, for the model
-    (with 95% Wilson intervals) and any baselines scored on the same rows, beside the
-    diagonal of perfect calibration; the legend gives each one's ECE. Below, the
+    """Observed rate (``observed`` names it on the axis) against mean predicted probability
+    per bin, for the model (with 95% Wilson intervals) and any baselines scored on the same
+    rows, beside the diagonal of perfect calibration; the legend gives each one's ECE. Below, the
     distribution of the predictions. ``y``: 0/1 labels; ``p`` and each baseline:
     probabilities aligned with ``y``."""
     figure = _figure(6.4, 6.4)
