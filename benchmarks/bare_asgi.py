@@ -3,7 +3,8 @@
 Starlette + uvicorn, no BentoML, no auth middleware: ``POST /score`` with the same body
 as ``/v1/leads/score`` calls the same :func:`serving.lead_scoring.score_leads` with the
 same verified champion (``LEADCAST_HOME``) and the same array path (features, encoder,
-path-contribution reasons), so the difference in the benchmark is the serving layer alone. Run: ``uvicorn benchmarks.bare_asgi:app --port P``.
+path-contribution reasons), so the difference in the benchmark is the serving layer
+alone. Run: ``uvicorn benchmarks.bare_asgi:app --port P``.
 """
 
 from __future__ import annotations
