@@ -16,6 +16,7 @@ Run it with ``leadcast serve`` (or ``bentoml serve serving.service:Leadcast``). 
   until the new ones are loaded and verified);
 - ``GET /v1/models`` — what serves each kind (version, source, training window,
   metrics) and the registry's versions with their promotion history;
+- ``GET /ui`` — the managers' forecast review page (:mod:`serving.review_page`);
 - BentoML's ``/livez``, ``/metrics``, ``/docs.json``; ``/readyz`` answers with JSON
   details (see :mod:`serving.guard`).
 
@@ -60,6 +61,7 @@ from models import registry as R
 from serving.guard import STATE, Guard
 from serving.model_store import ServedModel, load_served
 from serving.responses import ErrorResponse, ScoreResponse
+from serving.review_page import review_app
 from serving.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -85,6 +87,7 @@ async def _list_models(_: Request) -> JSONResponse:
 
 
 models_app = Starlette(routes=[Route("/models", _list_models, methods=["GET"])])
+ui_app = review_app(lambda: _Holder.service)
 
 
 def _too_many(ctx: bentoml.Context, n: int) -> dict[str, Any]:
@@ -108,6 +111,7 @@ def _read_stamp(path: Path) -> str | None:
 
 
 @bentoml.asgi_app(models_app, path="/v1")
+@bentoml.asgi_app(ui_app, path="/ui")
 @bentoml.service(
     name="leadcast",
     traffic={"timeout": SETTINGS.timeout_seconds, "max_concurrency": SETTINGS.max_concurrency},
