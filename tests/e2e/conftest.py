@@ -48,7 +48,12 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         full = {k: v for k, v in os.environ.items() if not k.startswith("LEADCAST_")}
         full.pop("MLFLOW_TRACKING_URI", None)
-        full |= {"LEADCAST_HOME": str(home), "LEADCAST_API_TOKEN": TOKEN, **env}
+        full |= {
+            "LEADCAST_HOME": str(home),
+            "LEADCAST_API_TOKEN": TOKEN,
+            "LEADCAST_WORKERS": "1",
+            **env,
+        }
         self.log = home.parent / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
             service_command("127.0.0.1", self.port),

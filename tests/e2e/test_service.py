@@ -12,8 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +27,6 @@ import pytest
 from models import registry as R
 from models.bundle import load_bundle
 from models.conversion import ConversionModel
-from pipelines.commands.serve import service_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,59 +34,6 @@ TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 AS_OF = "2026-10-31T12:00:00"
 KIND = "lead-conversion"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, home: Path, **env: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        full = {k: v for k, v in os.environ.items() if not k.startswith("LEADCAST_")}
-        full.pop("MLFLOW_TRACKING_URI", None)
-        full |= {
-            "LEADCAST_HOME": str(home),
-            "LEADCAST_API_TOKEN": TOKEN,
-            "LEADCAST_WORKERS": "1",
-            **env,
-        }
-        self.log = home.parent / f"server-{self.port}.log"
-        self.proc = subprocess.Popen(
-            service_command("127.0.0.1", self.port),
-            env=full,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"server not ready in time: {self.log.read_text()[-3000:]}")
-
-    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
-        return httpx.post(
-            f"{self.url}{path}", json=body, headers=AUTH if headers is None else headers, timeout=60
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +49,8 @@ def trained_home(
 
 
 @pytest.fixture(scope="module")
-def server(trained_home: Path, demo_dataset: Path) -> Iterator[Server]:
-    s = Server(
+def server(start_server, trained_home: Path, demo_dataset: Path) -> Iterator[Any]:
+    s = start_server(
         trained_home,
         LEADCAST_MAX_BATCH="50",
         LEADCAST_MAX_BODY_BYTES="200000",
@@ -248,8 +192,10 @@ def test_deal_outlook_without_a_close_time_model_uses_stage_rates(server, demo_d
     assert {"stage_history[0].stage", "stage_history[0].entered_at"} <= fields
 
 
-def test_without_a_model_rules_serve_and_every_response_says_so(tmp_path, demo_dataset) -> None:
-    s = Server(tmp_path / "empty-home")
+def test_without_a_model_rules_serve_and_every_response_says_so(
+    start_server, tmp_path, demo_dataset
+) -> None:
+    s = start_server(tmp_path / "empty-home")
     try:
         ready = httpx.get(f"{s.url}/readyz").json()
         assert ready["models"][KIND]["serving"] == "rules"
@@ -267,7 +213,7 @@ def test_without_a_model_rules_serve_and_every_response_says_so(tmp_path, demo_d
 
 
 def test_a_corrupt_champion_is_refused_and_rules_serve(
-    tmp_path, trained_home, demo_dataset
+    start_server, tmp_path, trained_home, demo_dataset
 ) -> None:
     """The registry's copy of the champion's LightGBM file is damaged (and restored after):
     a server without a cached copy downloads it, the checksum check refuses it, rules
@@ -280,7 +226,7 @@ def test_a_corrupt_champion_is_refused_and_rules_serve(
     try:
         for path in boosters:
             path.write_bytes(saved[path].replace(b"tree", b"tr3e", 5))
-        s = Server(home)
+        s = start_server(home)
     finally:
         for path, data in saved.items():
             path.write_bytes(data)
@@ -293,9 +239,11 @@ def test_a_corrupt_champion_is_refused_and_rules_serve(
         s.stop()
 
 
-def test_registry_down_the_verified_cache_serves(server, trained_home, demo_dataset) -> None:
+def test_registry_down_the_verified_cache_serves(
+    start_server, server, trained_home, demo_dataset
+) -> None:
     assert (trained_home / "serving-cache" / KIND / "v1").is_dir()  # filled by `server`
-    s = Server(
+    s = start_server(
         trained_home,
         MLFLOW_TRACKING_URI="http://127.0.0.1:9",
         MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
@@ -360,12 +308,12 @@ def test_bentoml_build_works_from_the_repository(tmp_path) -> None:
 
 
 def test_a_slow_request_times_out_with_504_and_a_full_server_refuses_with_429(
-    trained_home, demo_dataset
+    start_server, trained_home, demo_dataset
 ) -> None:
     """One worker, one request in flight at most, 0.1 s each: a forecast with 100,000
     draws takes longer (about 0.3 s here) and gets 504; of six sent at once, those that
     find the slot taken get 429. Afterwards the server answers again."""
-    s = Server(
+    s = start_server(
         trained_home,
         LEADCAST_DATA=str(demo_dataset),
         LEADCAST_TIMEOUT_SECONDS="0.1",
@@ -392,14 +340,14 @@ def test_a_slow_request_times_out_with_504_and_a_full_server_refuses_with_429(
 
 
 def test_a_reload_in_one_worker_is_followed_by_the_other(
-    tmp_path, trained_home, demo_dataset
+    start_server, tmp_path, trained_home, demo_dataset
 ) -> None:
     """Two workers; v2 becomes the champion and one worker is told to reload: within the
     poll interval every answer, whichever worker gives it, says v2 serves."""
     home = tmp_path / "reload-home"  # its own registry database (same artifact store)
     shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("serving-cache"))
     registry = R.RegistrySettings(home=home)
-    s = Server(home, LEADCAST_WORKERS="2", LEADCAST_RELOAD_POLL_SECONDS="0.5")
+    s = start_server(home, LEADCAST_WORKERS="2", LEADCAST_RELOAD_POLL_SECONDS="0.5")
     try:
         bundle = R.download_bundle(registry, KIND, 1, tmp_path / "v1")
         payload = load_bundle(bundle).payload
