@@ -29,6 +29,7 @@ from models.competing_risks import WON, curve_at
 from models.conversion_training import NotEnoughDataError
 from models.deal_snapshots import EVENT, TIME
 from models.plots import feature_importance_chart, reliability_diagram
+from pipelines.registered import load_registered
 from pipelines.training import Progress, TrainOutcome, load_dataset, numeric_metrics, read_truth
 
 #: What ``train close-time --json`` reports at the top level (besides the outcome fields).
@@ -153,19 +154,7 @@ def train_close_time(
 
 def load_version(registry: R.RegistrySettings, version: int | str) -> CloseTimeModel:
     """A registered close-time model (``champion`` or a number), verified on download."""
-    if version == R.CHAMPION and R.champion(registry, KIND) is None:
-        raise ValueError(
-            f"no {KIND} model is the champion in {registry.resolved_tracking_uri}; train "
-            "one first: leadcast train close-time --data DIR (or set LEADCAST_HOME / "
-            "MLFLOW_TRACKING_URI to the store that has it)"
-        )
-    resolved = R.get_version(registry, KIND, version)
-    with tempfile.TemporaryDirectory(prefix="leadcast-close-time-") as tmp:
-        model = CloseTimeModel.load(
-            R.download_bundle(registry, KIND, resolved.version, Path(tmp) / "bundle")
-        )
-    model.meta["registered_version"] = resolved.version
-    return model
+    return load_registered(registry, KIND, version, CloseTimeModel.load)
 
 
 def _champion_on_same_rows(

@@ -21,23 +21,15 @@ from models.close_time import KIND as CLOSE_TIME
 from models.close_time import CloseTimeModel
 from models.forecast import DEFAULT_DRAWS, Period
 from models.plots import backtest_fan_chart
-from pipelines.close_time import load_version
+from pipelines.registered import champion_or_reason
 from pipelines.training import Progress, load_dataset
 
 
 def champion_close_time(
     registry: R.RegistrySettings,
 ) -> tuple[CloseTimeModel | None, str | None]:
-    if R.champion(registry, CLOSE_TIME) is None:
-        return None, (
-            "no deal-close-time champion in the registry: train one with "
-            "`leadcast train close-time --data DIR`"
-        )
     """The close-time champion, or ``None`` with the reason the forecast falls back."""
-    try:
-        return load_version(registry, R.CHAMPION), None
-    except Exception as exc:  # a broken bundle must not stop the forecast
-        return None, f"the deal-close-time champion could not be loaded ({exc})"
+    return champion_or_reason(registry, CLOSE_TIME, CloseTimeModel.load)
 
 
 def forecast(

@@ -22,21 +22,8 @@ from models.forecast import DEFAULT_DRAWS, Period
 from models.review import ReviewSources, health_from_registry, render_review, review_content
 from models.review.formatting import Lang
 from pipelines.forecast import champion_close_time
-from pipelines.training import Progress, load_conversion_version, load_dataset
-
-
-def _champion_conversion(
-    registry: R.RegistrySettings,
-) -> tuple[ConversionModel | None, str | None]:
-    if R.champion(registry, CONVERSION) is None:
-        return None, (
-            "no lead-conversion champion in the registry: train one with "
-            "`leadcast train conversion --data DIR`"
-        )
-    try:
-        return load_conversion_version(registry, R.CHAMPION), None
-    except Exception as exc:  # a broken bundle must not stop the report
-        return None, f"the lead-conversion champion could not be loaded ({exc})"
+from pipelines.registered import champion_or_reason
+from pipelines.training import Progress, load_dataset
 
 
 def review_report(
@@ -60,7 +47,7 @@ def review_report(
     seen_at = data_end if as_of is None else as_of
     progress("loading the champions from the registry")
     close_time, close_reason = champion_close_time(registry)
-    conversion, conversion_reason = _champion_conversion(registry)
+    conversion, conversion_reason = champion_or_reason(registry, CONVERSION, ConversionModel.load)
     health = health_from_registry(
         registry,
         {

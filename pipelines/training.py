@@ -237,19 +237,9 @@ def _champion_on_same_rows(
 
 def load_conversion_version(registry: R.RegistrySettings, version: int | str) -> ConversionModel:
     """A registered conversion model (``champion`` or a number), verified on download."""
-    if version == R.CHAMPION and R.champion(registry, KIND) is None:
-        raise ValueError(
-            f"no {KIND} model is the champion in {registry.resolved_tracking_uri}; train "
-            "one first: leadcast train conversion --data DIR (or set LEADCAST_HOME / "
-            "MLFLOW_TRACKING_URI to the store that has it)"
-        )
-    resolved = R.get_version(registry, KIND, version)
-    with tempfile.TemporaryDirectory(prefix="leadcast-conversion-") as tmp:
-        model = ConversionModel.load(
-            R.download_bundle(registry, KIND, resolved.version, Path(tmp) / "bundle")
-        )
-    model.meta["registered_version"] = resolved.version
-    return model
+    from pipelines.registered import load_registered
+
+    return load_registered(registry, KIND, version, ConversionModel.load)
 
 
 def evaluate_conversion(
