@@ -65,22 +65,29 @@ class BodyTooLargeError(Exception):
     pass
 
 
-async def _reply(
-    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+async def _respond(
+    send: Send, status: int, data: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    data = json.dumps(body).encode()
+    """One whole response: ``headers`` plus the content length, then ``data``."""
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-                *(headers or []),
-            ],
+            "headers": [*headers, (b"content-length", str(len(data)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": data})
+
+
+async def _reply(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await _respond(
+        send,
+        status,
+        json.dumps(body).encode(),
+        [(b"content-type", b"application/json"), *(headers or [])],
+    )
 
 
 _UI_DENIED: Final = (
@@ -98,20 +105,8 @@ _UI_DENIED: Final = (
 async def _html_reply(
     send: Send, status: int, html: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    data = html.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/html; charset=utf-8"),
-                (b"content-length", str(len(data)).encode()),
-                (b"cache-control", b"no-store"),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    content = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]
+    await _respond(send, status, html.encode(), [*content, *(headers or [])])
 
 
 class Guard:
