@@ -19,7 +19,13 @@ from models.close_time import KIND as CLOSE_TIME
 from models.conversion import KIND as CONVERSION
 from models.conversion import ConversionModel
 from models.forecast import DEFAULT_DRAWS, Period
-from models.review import ReviewSources, health_from_registry, render_review, review_content
+from models.review import (
+    ReviewSources,
+    health_from_registry,
+    render_review,
+    resolve_period,
+    review_content,
+)
 from models.review.formatting import Lang
 from pipelines.forecast import champion_close_time
 from pipelines.registered import champion_or_reason
@@ -40,8 +46,6 @@ def review_report(
 ) -> tuple[str, dict[str, Any]]:
     """The review page of ``period`` (default: the month of ``as_of``, which defaults to
     the end of the history) as a self-contained HTML string, and the content it shows."""
-    from models.review import resolve_period
-
     progress("validating and loading the data")
     tables, _, _, data_end, _ = load_dataset(data_dir)
     seen_at = data_end if as_of is None else as_of
