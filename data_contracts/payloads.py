@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     create_model,
     model_validator,
@@ -126,20 +127,53 @@ class RecordError:
     message: str
 
 
+@cache
+def _batch_adapter(model: type[ContractRecord]) -> TypeAdapter[list[ContractRecord]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
 def validate_records(
     model: type[ContractRecord], records: Iterable[Mapping[str, Any]], id_field: str
 ) -> tuple[list[tuple[int, ContractRecord]], list[RecordError]]:
     """Validate each record on its own: valid ones are returned with their batch index,
     invalid ones become one :class:`RecordError` per broken field. One bad record never
-    stops the others."""
+    stops the others.
+
+    The batch is first validated in one pydantic call (the common case: every record is
+    valid, ~10x cheaper than a call per record); when that fails, the records it names are
+    validated one by one for their errors and the rest again as one batch — the same
+    results either way."""
+    records = records if isinstance(records, list) else list(records)
+    adapter = _batch_adapter(model)
+    try:
+        return list(enumerate(adapter.validate_python(records))), []
+    except ValidationError as exc:
+        bad = {e["loc"][0] for e in exc.errors(include_url=False) if e["loc"]}
+    good = [i for i in range(len(records)) if i not in bad]
+    try:
+        parsed = adapter.validate_python([records[i] for i in good])
+    except ValidationError:  # cannot happen (items validate alone); stay correct anyway
+        return _validate_each(model, records, range(len(records)), id_field)
+    valid, errors = _validate_each(model, records, sorted(bad), id_field)
+    valid = sorted([*zip(good, parsed, strict=True), *valid], key=lambda pair: pair[0])
+    return valid, errors
+
+
+def _validate_each(
+    model: type[ContractRecord],
+    records: list[Mapping[str, Any]],
+    indices: Iterable[int],
+    id_field: str,
+) -> tuple[list[tuple[int, ContractRecord]], list[RecordError]]:
     valid: list[tuple[int, ContractRecord]] = []
     errors: list[RecordError] = []
-    for index, record in enumerate(records):
-        record_id = record.get(id_field) if isinstance(record, Mapping) else None
-        rid = None if record_id is None else str(record_id)
+    for index in indices:
+        record = records[index]
         if not isinstance(record, Mapping):
             errors.append(RecordError(index, None, None, "record must be a JSON object"))
             continue
+        record_id = record.get(id_field)
+        rid = None if record_id is None else str(record_id)
         try:
             valid.append((index, model.model_validate(record)))
         except ValidationError as exc:

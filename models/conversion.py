@@ -11,6 +11,7 @@ JSON, no pickle).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,7 +40,7 @@ from models.attribution import PathAttribution, exact_contributions
 from models.bundle import LoadedBundle, load_bundle, save_bundle
 from models.calibration import Calibrator, fit_calibrator
 from models.grades import GradeCutoffs, grade_array
-from models.reasons import Reason, top_reasons
+from models.reasons import Reason, top_reason_dicts
 
 KIND: Final = "lead-conversion"
 BOOSTER: Final = "booster"
@@ -131,6 +132,14 @@ class ConversionModel:
             return exact_contributions(self.booster, matrix)
         return self.attribution.contributions(self.booster, matrix)
 
+    @cached_property
+    def _sigmoid_scale(self) -> float | None:
+        """``sigmoid:k`` of a binary objective (probability = 1 / (1 + exp(-k·margin))),
+        else None: then probabilities always come from the booster's own predict."""
+        objective = str(self.booster.dump_model().get("objective", ""))
+        match = re.fullmatch(r"binary sigmoid:([0-9.eE+-]+)", objective.strip())
+        return float(match[1]) if match else None
+
     def score_columns(
         self,
         leads: Mapping[str, np.ndarray],
@@ -138,18 +147,31 @@ class ConversionModel:
         *,
         reasons: int = 0,
         exact_reasons: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, list[Reason]]] | None]:
+    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, list[dict[str, Any]]]] | None]:
         """Probability and grade per row of ``leads`` (columns as
         :func:`features.lead_features.lead_feature_arrays` reads them); with
-        ``reasons > 0`` also the top positive / negative reasons per row."""
+        ``reasons > 0`` also the top positive / negative reasons per row, as JSON-ready
+        dicts (:func:`models.reasons.top_reason_dicts`).
+
+        With reasons, the probability comes from the contributions, which add up to the
+        raw margin (one pass over the trees instead of two; equal to the predict's to
+        ~1e-15)."""
         features = lead_feature_arrays(leads, activities, self.owner_history, self.custom)
         matrix = self.encoder.encode(features)
-        prob = self.predict(matrix)
         explained = None
         if reasons > 0:
             contrib = self.contributions(matrix, exact=exact_reasons)
+            scale = self._sigmoid_scale
+            raw = (
+                self.predict_raw(matrix)
+                if scale is None
+                else 1.0 / (1.0 + np.exp(-scale * contrib.sum(axis=1)))
+            )
             labels = {c.name: (c.label_en, c.label_zh) for c in self.custom}
-            explained = top_reasons(contrib, matrix, self.encoder, k=reasons, labels=labels)
+            explained = top_reason_dicts(contrib, matrix, self.encoder, k=reasons, labels=labels)
+        else:
+            raw = self.predict_raw(matrix)
+        prob = self.calibrator.predict(raw)
         return prob, grade_array(prob, self.cutoffs), explained
 
     def score(
@@ -169,7 +191,11 @@ class ConversionModel:
             exact_reasons=exact_reasons,
         )
         out = pd.DataFrame({"probability": prob, "grade": grades}, index=snapshots.index)
-        return out, explained
+        if explained is None:
+            return out, None
+        return out, [
+            {side: [Reason(**r) for r in items] for side, items in row.items()} for row in explained
+        ]
 
     # -- bundle ---------------------------------------------------------------------------
     def save(
@@ -214,7 +240,7 @@ class ConversionModel:
         index, the path contributions) now rather than on the first request."""
         self.encoder.prepare()
         self.owner_history.prepare()
-        _ = self.attribution
+        _ = self.attribution, self._sigmoid_scale
         return self
 
 

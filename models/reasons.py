@@ -80,17 +80,6 @@ class Reason:
     text_en: str
     text_zh: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature,
-            "name_en": self.name_en,
-            "name_zh": self.name_zh,
-            "value": self.value,
-            "contribution": self.contribution,
-            "text_en": self.text_en,
-            "text_zh": self.text_zh,
-        }
-
 
 def feature_names(
     feature: str, labels: dict[str, tuple[str, str]] | None = None
@@ -157,24 +146,27 @@ def _isnan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def top_reasons(
+def top_reason_dicts(
     contributions: np.ndarray,
     values: np.ndarray,
     encoder: FeatureEncoder,
     *,
     k: int = 5,
     labels: dict[str, tuple[str, str]] | None = None,
-) -> list[dict[str, list[Reason]]]:
-    """Per row: the ``k`` largest positive and ``k`` most negative contributions.
+) -> list[dict[str, list[dict[str, Any]]]]:
+    """Per row: the ``k`` largest positive and ``k`` most negative contributions, each as
+    a JSON-ready dict with the fields of :class:`Reason` (what the service returns).
 
     ``contributions``: ``(rows, features + 1)`` in log-odds, like ``pred_contrib=True``'s
     (the last column, the expected value, is ignored). ``values``: the encoded
     ``(rows, features)`` matrix; categorical codes are decoded back to their level for
-    display. Zero contributions are never reported as reasons.
+    display. Zero contributions are never reported as reasons. A reason's text depends on
+    its feature, value and sign only, so each is built once per call and reused.
     """
     names = encoder.feature_names
     shown = [feature_names(n, labels) for n in names]
-    categorical = [n in set(encoder.categorical) for n in names]
+    categorical = set(encoder.categorical)
+    levels = [encoder.levels_[n] if n in categorical else None for n in names]
     contrib = contributions[:, : len(names)]
     order = np.argsort(-contrib, axis=1, kind="stable")
     top = order[:, :k]
@@ -184,19 +176,29 @@ def top_reasons(
     top_v = np.take_along_axis(values, top, axis=1).tolist()
     bottom_v = np.take_along_axis(values, bottom, axis=1).tolist()
     top, bottom = top.tolist(), bottom.tolist()
+    made: dict[tuple[int, Any, bool], tuple[str, str, str, Any, str, str]] = {}
 
-    def reason(j: int, raw: float, contribution: float) -> Reason:
-        feature = names[j]
-        value: Any = raw
-        if math.isnan(raw):
-            value = None
-        elif categorical[j]:
-            value = encoder.levels_[feature][int(raw)]
-        text_en, text_zh = _sentence(feature, value, contribution > 0, shown[j])
-        en, zh = shown[j]
-        return Reason(feature, en, zh, value, contribution, text_en, text_zh)
+    def reason(j: int, raw: float, contribution: float) -> dict[str, Any]:
+        missing = math.isnan(raw)
+        key = (j, None if missing else raw, contribution > 0)
+        parts = made.get(key)
+        if parts is None:
+            level = levels[j]
+            value: Any = None if missing else (raw if level is None else level[int(raw)])
+            text_en, text_zh = _sentence(names[j], value, contribution > 0, shown[j])
+            parts = made[key] = (names[j], *shown[j], value, text_en, text_zh)
+        feature, name_en, name_zh, value, text_en, text_zh = parts
+        return {
+            "feature": feature,
+            "name_en": name_en,
+            "name_zh": name_zh,
+            "value": value,
+            "contribution": contribution,
+            "text_en": text_en,
+            "text_zh": text_zh,
+        }
 
-    out: list[dict[str, list[Reason]]] = []
+    out: list[dict[str, list[dict[str, Any]]]] = []
     for i in range(contrib.shape[0]):
         pos = [reason(j, v, c) for j, v, c in zip(top[i], top_v[i], top_c[i], strict=True) if c > 0]
         neg = [
@@ -206,3 +208,18 @@ def top_reasons(
         ]
         out.append({"positive": pos, "negative": neg})
     return out
+
+
+def top_reasons(
+    contributions: np.ndarray,
+    values: np.ndarray,
+    encoder: FeatureEncoder,
+    *,
+    k: int = 5,
+    labels: dict[str, tuple[str, str]] | None = None,
+) -> list[dict[str, list[Reason]]]:
+    """:func:`top_reason_dicts` as :class:`Reason` objects (offline use)."""
+    return [
+        {side: [Reason(**r) for r in items] for side, items in row.items()}
+        for row in top_reason_dicts(contributions, values, encoder, k=k, labels=labels)
+    ]

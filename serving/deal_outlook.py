@@ -66,7 +66,7 @@ def _split(
     ]
     out, stages, acts = [], [], []
     for index, deal in valid:
-        data = deal.model_dump()
+        data = deal.__dict__.copy()  # a flat record's fields: model_dump() without its cost
         parent = (T.DEAL_ID, data[T.DEAL_ID])
         s_ok, s_bad = nested_rows(deals[index], STAGES_FIELD, STAGE_INPUT, T.STAGE, parent)
         a_ok, a_bad = nested_rows(

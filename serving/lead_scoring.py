@@ -64,7 +64,7 @@ def _split(
     errors = [_error(e) for e in lead_errors]
     out = []
     for index, lead in valid:
-        data = lead.model_dump()
+        data = lead.__dict__.copy()  # a flat record's fields: model_dump() without its cost
         problems = []
         if data[T.CREATED_AT] is not None and data[T.CREATED_AT] > as_of:
             problems.append((T.CREATED_AT, f"is after the scoring time {as_of.isoformat()}"))
@@ -116,9 +116,7 @@ def _model_results(
             "model_version": version,
         }
         if explained is not None:
-            result["reasons"] = {
-                side: [r.to_dict() for r in items] for side, items in explained[row].items()
-            }
+            result["reasons"] = explained[row]
         out.append(result)
     return out
 

@@ -141,6 +141,19 @@ def test_behaviour__lead_id_and_name_do_not_change_the_score(model_and_data) -> 
     np.testing.assert_array_equal(before["probability"], after["probability"])
 
 
+def test_score__asking_for_reasons_does_not_change_the_probability(model_and_data) -> None:
+    """With reasons the probability comes from the path contributions' sum (one pass over
+    the trees); it must equal the booster's own predict."""
+    model, tables = model_and_data
+    as_of = pd.Timestamp("2026-09-01")
+    snaps = snapshot_frame(_open_leads(tables, as_of, 300), as_of)
+    plain, _ = model.score(snaps, tables["activities"])
+    explained, reasons = model.score(snaps, tables["activities"], reasons=5)
+    np.testing.assert_allclose(explained["probability"], plain["probability"], rtol=0, atol=1e-12)
+    assert (explained["grade"] == plain["grade"]).all()
+    assert reasons is not None and len(reasons) == len(snaps)
+
+
 def test_behaviour__a_recent_meeting_never_lowers_the_score(model_and_data) -> None:
     model, tables = model_and_data
     as_of = pd.Timestamp("2026-09-01")

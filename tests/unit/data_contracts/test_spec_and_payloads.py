@@ -148,3 +148,28 @@ def test_validate_records__applies_order_rules_within_a_record() -> None:
     }
     _, errors = validate_records(model, [record], "deal_id")
     assert len(errors) == 1 and "closed_at is before created_at" in errors[0].message
+
+
+def test_validate_records__a_mixed_batch_gives_what_one_record_at_a_time_gives() -> None:
+    """The batch is validated in one call first; a failing batch must still come back
+    record by record: the same valid records at the same indices, the same errors."""
+    model = record_model(LEADS)
+    good = {"lead_id": "g", "created_at": "2026-01-01T00:00:00", "budget": 10}
+    records = [
+        good,
+        "not an object",
+        {**good, "lead_id": "late", "budget": -5},
+        {**good, "lead_id": "g2"},
+        {"lead_id": "no-created-at"},
+        {**good, "lead_id": "g3", "unknown": 1},
+        {**good, "lead_id": "g4"},
+    ]
+    valid, errors = validate_records(model, records, "lead_id")
+    assert [i for i, _ in valid] == [0, 3, 6]
+    assert [r.lead_id for _, r in valid] == ["g", "g2", "g4"]  # type: ignore[attr-defined]
+    one_by_one = [validate_records(model, [r], "lead_id")[1] for r in records]
+    expected = [
+        (i, e.record_id, e.field, e.message) for i, errs in enumerate(one_by_one) for e in errs
+    ]
+    assert [(e.index, e.record_id, e.field, e.message) for e in errors] == expected
+    assert errors[0].message == "record must be a JSON object"
