@@ -148,7 +148,7 @@ def validate_records(
     try:
         return list(enumerate(adapter.validate_python(records))), []
     except ValidationError as exc:
-        bad = {e["loc"][0] for e in exc.errors(include_url=False) if e["loc"]}
+        bad = {int(e["loc"][0]) for e in exc.errors(include_url=False) if e["loc"]}
     good = [i for i in range(len(records)) if i not in bad]
     try:
         parsed = adapter.validate_python([records[i] for i in good])
