@@ -34,7 +34,12 @@ gc.freeze()  # as the service does after loading its models
 
 async def score(request: Request) -> JSONResponse:
     body = await request.json()
-    batch = score_leads(body["leads"], _SERVED, reasons=bool(body.get("reasons", False)))
+    batch = score_leads(
+        body["leads"],
+        _SERVED,
+        reasons=bool(body.get("reasons", False)),
+        lang=body.get("lang"),
+    )
     return JSONResponse({"results": batch.results, "errors": batch.errors})
 
 

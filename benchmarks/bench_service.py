@@ -6,9 +6,11 @@ Starlette/uvicorn app (:mod:`benchmarks.bare_asgi`):
 
 - cold start: spawn → ``/readyz`` answers 200 (BentoML only);
 - single-lead latency p50 / p99 and requests/s at concurrency 1 and 8 (``--seconds`` each);
-- leads/s for 1,000-lead batches, reasons off and on: the throughput with four clients per
-  worker (the figure the target is checked against: a service's
-  throughput is measured with its workers busy), and a single sequential client beside it.
+- leads/s for 1,000-lead batches, reasons off, on in one language (``"lang": "en"``, what the
+  reasons target is checked on) and on in both: the throughput with four clients per
+  worker, each request on a new connection (the figure the target is checked against: a
+  service's throughput is measured with its workers busy; see :func:`_batches`), and a
+  single sequential client on one kept-alive connection beside it.
 
 The bare reference runs as many uvicorn workers as the service. The load comes from
 aiohttp (C-parsed HTTP) with request bodies serialised beforehand, so that the client
@@ -114,10 +116,22 @@ async def _single(
 
 
 async def _batches(
-    url: str, leads: list[dict[str, Any]], reasons: bool, rounds: int, concurrency: int
+    url: str,
+    leads: list[dict[str, Any]],
+    reasons: bool,
+    rounds: int,
+    concurrency: int,
+    lang: str | None = None,
 ) -> float:
-    """Leads/s for 1,000-lead requests, ``rounds`` per client, ``concurrency`` clients."""
-    body = json.dumps({"leads": leads[:1000], "reasons": reasons}).encode()
+    """Leads/s for 1,000-lead requests, ``rounds`` per client, ``concurrency`` clients.
+
+    With more than one client, every request comes on a new connection, as a batch job's
+    does. The workers share one listening socket, and a worker that wakes accepts every
+    connection waiting; kept-alive connections opened together therefore tend to land on
+    one worker and stay there (seen here: all 8 on one of 2 workers, the other idle),
+    which measures the kernel's accept order, not the service. A new connection goes to a
+    worker that is free to accept it."""
+    body = json.dumps({"leads": leads[:1000], "reasons": reasons, "lang": lang}).encode()
     timeout = aiohttp.ClientTimeout(total=120)
 
     async def post(session: aiohttp.ClientSession) -> None:
@@ -129,7 +143,7 @@ async def _batches(
         for _ in range(rounds):
             await post(session)
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=concurrency > 1)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*(post(session) for _ in range(concurrency)))  # warm-up
         start = time.perf_counter()
@@ -173,16 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     def measure(name: str, url: str) -> None:
         for c in (1, 8):
             out[f"{name}_c{c}"] = asyncio.run(_single(url, records, c, seconds))
-        for reasons, key in ((False, "batch"), (True, "batch_reasons")):
-            # throughput: four clients per worker keep every worker busy (connections are
-            # kept alive, and the kernel hands each to whichever worker accepts first, so
-            # one client per worker can leave one idle); one client alone (latency-bound)
-            # is recorded beside it
+        levels = (
+            (False, None, "batch"),
+            (True, None, "batch_reasons"),
+            (True, "en", "batch_reasons_en"),
+        )
+        for reasons, lang, key in levels:
+            # throughput: four clients per worker keep every worker busy; one client alone
+            # (latency-bound, one kept-alive connection) is recorded beside it
             out[f"{name}_{key}_leads_per_s"] = asyncio.run(
-                _batches(url, records, reasons, rounds, 4 * workers)
+                _batches(url, records, reasons, rounds, 4 * workers, lang)
             )
             out[f"{name}_{key}_c1_leads_per_s"] = asyncio.run(
-                _batches(url, records, reasons, rounds, 1)
+                _batches(url, records, reasons, rounds, 1, lang)
             )
 
     try:
@@ -213,9 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     result.check(
         "batch_leads_per_s_inverse", 1.0 / out["bentoml_batch_leads_per_s"], at_most=1 / 50_000
     )
+    # the issue asks for reasons "in en or zh": checked on one language; both at once
+    # (twice the text) are recorded beside it
     result.check(
         "batch_reasons_leads_per_s_inverse",
-        1.0 / out["bentoml_batch_reasons_leads_per_s"],
+        1.0 / out["bentoml_batch_reasons_en_leads_per_s"],
         at_most=1 / 20_000,
     )
     result.check("cold_start_seconds", out["cold_start_seconds"], at_most=15.0)

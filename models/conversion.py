@@ -40,7 +40,7 @@ from models.attribution import PathAttribution, exact_contributions
 from models.bundle import LoadedBundle, load_bundle, save_bundle
 from models.calibration import Calibrator, fit_calibrator
 from models.grades import GradeCutoffs, grade_array
-from models.reasons import Reason, top_reason_dicts
+from models.reasons import Lang, Reason, top_reason_dicts
 
 KIND: Final = "lead-conversion"
 BOOSTER: Final = "booster"
@@ -147,11 +147,12 @@ class ConversionModel:
         *,
         reasons: int = 0,
         exact_reasons: bool = False,
+        lang: Lang | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[dict[str, list[dict[str, Any]]]] | None]:
         """Probability and grade per row of ``leads`` (columns as
         :func:`features.lead_features.lead_feature_arrays` reads them); with
         ``reasons > 0`` also the top positive / negative reasons per row, as JSON-ready
-        dicts (:func:`models.reasons.top_reason_dicts`).
+        dicts in both languages or in ``lang`` (:func:`models.reasons.top_reason_dicts`).
 
         With reasons, the probability comes from the contributions, which add up to the
         raw margin (one pass over the trees instead of two; equal to the predict's to
@@ -168,7 +169,9 @@ class ConversionModel:
                 else 1.0 / (1.0 + np.exp(-scale * contrib.sum(axis=1)))
             )
             labels = {c.name: (c.label_en, c.label_zh) for c in self.custom}
-            explained = top_reason_dicts(contrib, matrix, self.encoder, k=reasons, labels=labels)
+            explained = top_reason_dicts(
+                contrib, matrix, self.encoder, k=reasons, labels=labels, lang=lang
+            )
         else:
             raw = self.predict_raw(matrix)
         prob = self.calibrator.predict(raw)

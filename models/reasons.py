@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -64,6 +64,9 @@ _FIELD_NAMES: dict[str, tuple[str, str]] = {
     "owner_matured_leads": ("Owner's past leads", "负责人历史线索数"),
     "owner_conversion_rate": ("Owner's conversion record", "负责人历史转化率"),
 }
+
+#: a reason language a client may ask for (both are returned when it asks for none)
+Lang = Literal["en", "zh"]
 
 _COUNT = re.compile(r"^n_(?P<type>[a-z_]+)_(?P<window>\d+)d$")
 
@@ -153,9 +156,11 @@ def top_reason_dicts(
     *,
     k: int = 5,
     labels: dict[str, tuple[str, str]] | None = None,
+    lang: Lang | None = None,
 ) -> list[dict[str, list[dict[str, Any]]]]:
     """Per row: the ``k`` largest positive and ``k`` most negative contributions, each as
-    a JSON-ready dict with the fields of :class:`Reason` (what the service returns).
+    a JSON-ready dict with the fields of :class:`Reason` (what the service returns); with
+    ``lang`` (``en`` or ``zh``) only that language's, as ``name`` and ``text``.
 
     ``contributions``: ``(rows, features + 1)`` in log-odds, like ``pred_contrib=True``'s
     (the last column, the expected value, is ignored). ``values``: the encoded
@@ -178,16 +183,19 @@ def top_reason_dicts(
     top, bottom = top.tolist(), bottom.tolist()
     made: dict[tuple[int, Any, bool], tuple[str, str, str, Any, str, str]] = {}
 
-    def reason(j: int, raw: float, contribution: float) -> dict[str, Any]:
+    def parts(j: int, raw: float, raises: bool) -> tuple[str, str, str, Any, str, str]:
         missing = math.isnan(raw)
-        key = (j, None if missing else raw, contribution > 0)
-        parts = made.get(key)
-        if parts is None:
+        key = (j, None if missing else raw, raises)
+        found = made.get(key)
+        if found is None:
             level = levels[j]
             value: Any = None if missing else (raw if level is None else level[int(raw)])
-            text_en, text_zh = _sentence(names[j], value, contribution > 0, shown[j])
-            parts = made[key] = (names[j], *shown[j], value, text_en, text_zh)
-        feature, name_en, name_zh, value, text_en, text_zh = parts
+            text_en, text_zh = _sentence(names[j], value, raises, shown[j])
+            found = made[key] = (names[j], *shown[j], value, text_en, text_zh)
+        return found
+
+    def both(j: int, raw: float, contribution: float) -> dict[str, Any]:
+        feature, name_en, name_zh, value, text_en, text_zh = parts(j, raw, contribution > 0)
         return {
             "feature": feature,
             "name_en": name_en,
@@ -198,6 +206,19 @@ def top_reason_dicts(
             "text_zh": text_zh,
         }
 
+    zh = lang == "zh"
+
+    def one(j: int, raw: float, contribution: float) -> dict[str, Any]:
+        feature, name_en, name_zh, value, text_en, text_zh = parts(j, raw, contribution > 0)
+        return {
+            "feature": feature,
+            "name": name_zh if zh else name_en,
+            "value": value,
+            "contribution": contribution,
+            "text": text_zh if zh else text_en,
+        }
+
+    reason = both if lang is None else one
     out: list[dict[str, list[dict[str, Any]]]] = []
     for i in range(contrib.shape[0]):
         pos = [reason(j, v, c) for j, v, c in zip(top[i], top_v[i], top_c[i], strict=True) if c > 0]

@@ -22,6 +22,7 @@ from data_contracts.spec import TableSpec
 from features.lead_features import activity_columns_from_records, lead_columns_from_records
 from models import bant
 from models.conversion import ConversionModel
+from models.reasons import Lang
 from serving.model_store import ServedModel
 from serving.records import nested_rows, not_before, split_body
 
@@ -94,13 +95,16 @@ def _model_results(
     served: ServedModel[ConversionModel],
     as_of: datetime,
     reasons: bool,
+    lang: Lang | None,
 ) -> list[dict[str, Any]]:
     model = served.model
     assert model is not None
     # columns straight from the validated records: the request path builds no frame
     leads = lead_columns_from_records([lead for _, lead, _ in valid], as_of, model.custom)
     acts = activity_columns_from_records([a for _, _, acts in valid for a in acts])
-    prob, grades, explained = model.score_columns(leads, acts, reasons=N_REASONS if reasons else 0)
+    prob, grades, explained = model.score_columns(
+        leads, acts, reasons=N_REASONS if reasons else 0, lang=lang
+    )
     out = []
     version = served.version
     for row, ((index, lead, _), p, grade) in enumerate(
@@ -125,6 +129,7 @@ def _rule_results(
     valid: list[tuple[int, dict[str, Any], list[dict[str, Any]]]],
     why: str,
     reasons: bool,
+    lang: Lang | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     out, errors = [], []
     for index, lead, _ in valid:
@@ -148,9 +153,18 @@ def _rule_results(
         if lead.get("_ignored_fields"):
             result["ignored_fields"] = lead["_ignored_fields"]
         if reasons:
-            result["reasons"] = [r.model_dump() for r in score.reasons]
+            result["reasons"] = [_in_language(r.model_dump(), lang) for r in score.reasons]
         out.append(result)
     return out, errors
+
+
+def _in_language(reason: dict[str, Any], lang: Lang | None) -> dict[str, Any]:
+    """A BANT reason with both languages, or with ``lang``'s as ``label`` and ``text``."""
+    if lang is None:
+        return reason
+    out = {k: v for k, v in reason.items() if not k.endswith(("_en", "_zh"))}
+    out["label"], out["text"] = reason[f"label_{lang}"], reason[f"text_{lang}"]
+    return out
 
 
 def now_naive_utc(as_of: datetime | None = None) -> datetime:
@@ -168,17 +182,19 @@ def score_leads(
     reasons: bool = False,
     as_of: datetime | None = None,
     rules_requested: bool = False,
+    lang: Lang | None = None,
 ) -> ScoredBatch:
-    """Results for the valid leads (in request order) and errors for the others."""
+    """Results for the valid leads (in request order) and errors for the others; reasons
+    (on request) in both languages, or in ``lang`` only."""
     when = now_naive_utc(as_of)
     use_model = served.ready and not rules_requested
     valid, errors = _split(leads, when, lead_spec(served), lenient=not use_model)
     if not valid:
         return ScoredBatch([], errors)
     if use_model:
-        return ScoredBatch(_model_results(valid, served, when, reasons), errors)
+        return ScoredBatch(_model_results(valid, served, when, reasons, lang), errors)
     why = "rules requested" if rules_requested else (served.reason or "no model")
-    results, rule_errors = _rule_results(valid, why, reasons)
+    results, rule_errors = _rule_results(valid, why, reasons, lang)
     return ScoredBatch(results, sorted(errors + rule_errors, key=lambda e: e["index"]))
 
 

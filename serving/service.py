@@ -2,9 +2,10 @@
 
 Run it with ``leadcast serve`` (or ``bentoml serve serving.service:Leadcast``). Endpoints:
 
-- ``POST /v1/leads/score`` ``{"leads": [...], "reasons": false, "rules": false}`` → one
-  result per valid lead (probability, grade, ``scored_by``, ``fallback_reason``, model
-  version, reasons on request) and one error per invalid field (index, id, field,
+- ``POST /v1/leads/score`` ``{"leads": [...], "reasons": false, "lang": null, "rules":
+  false}`` → one result per valid lead (probability, grade, ``scored_by``,
+  ``fallback_reason``, model version, reasons on request: in English and Chinese, or in
+  ``lang`` — ``en`` or ``zh`` — only) and one error per invalid field (index, id, field,
   message) — a bad record never stops the others;
 - ``POST /v1/leads/bant`` — the BANT rules on request, with their reasons;
 - ``POST /v1/deals/outlook`` — open deals with their stage history and activities → P(win),
@@ -48,7 +49,7 @@ import threading
 import uuid
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import bentoml
 from pydantic import Field, ValidationError
@@ -117,6 +118,7 @@ def _read_stamp(path: Path) -> str | None:
     traffic={"timeout": SETTINGS.timeout_seconds, "max_concurrency": SETTINGS.max_concurrency},
     workers=SETTINGS.workers,
     logging={"access": {"enabled": SETTINGS.access_log}},
+    tracing={"excluded_urls": SETTINGS.untraced_urls},
 )
 class Leadcast:
     """Lead scoring, deal outlooks and the forecast, each with its said fallback (see the
@@ -200,20 +202,27 @@ class Leadcast:
         reasons: bool = False,
         rules: bool = False,
         as_of: datetime | None = None,
+        lang: Literal["en", "zh"] | None = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoreResponse:
-        """Score up to ``LEADCAST_MAX_BATCH`` leads; ``reasons`` adds the top reasons (in
-        English and Chinese); ``rules`` asks for the BANT rules instead of the model;
-        ``as_of`` is the scoring time (default: now, UTC) — activities at or after it and
-        leads created after it are refused."""
-        status, body = self.score_body(leads, reasons, rules, as_of)
+        """Score up to ``LEADCAST_MAX_BATCH`` leads; ``reasons`` adds the top reasons, in
+        English and Chinese (``name_en``, ``text_en``, ``name_zh``, ``text_zh``) or, with
+        ``lang``, in that language only (``name``, ``text``); ``rules`` asks for the BANT
+        rules instead of the model; ``as_of`` is the scoring time (default: now, UTC) —
+        activities at or after it and leads created after it are refused."""
+        status, body = self.score_body(leads, reasons, rules, as_of, lang)
         ctx.response.status_code = status
         # BentoML serialises any pydantic body; the annotation documents the 200 one
         return body  # type: ignore[return-value]
 
     def score_body(
-        self, leads: list[dict[str, Any]], reasons: bool, rules: bool, as_of: datetime | None
+        self,
+        leads: list[dict[str, Any]],
+        reasons: bool,
+        rules: bool,
+        as_of: datetime | None,
+        lang: Literal["en", "zh"] | None = None,
     ) -> tuple[int, ScoreResponse | ErrorResponse]:
         """The status and body of a scoring request (the endpoint and its direct route)."""
         from serving.lead_scoring import score_leads
@@ -221,7 +230,9 @@ class Leadcast:
         if len(leads) > SETTINGS.max_batch:
             return 413, _too_many_error(len(leads))
         served = self.conversion
-        batch = score_leads(leads, served, reasons=reasons, rules_requested=rules, as_of=as_of)
+        batch = score_leads(
+            leads, served, reasons=reasons, rules_requested=rules, as_of=as_of, lang=lang
+        )
         return 200, ScoreResponse.model_construct(
             results=batch.results, errors=batch.errors, serving=served.describe()
         )
@@ -424,7 +435,9 @@ async def _direct_score(scope: Any, receive: Any, send: Any) -> None:
         await _send_json(send, 400, json.dumps(error).encode())
         return
     try:
-        status, body = service.score_body(args.leads, args.reasons, args.rules, args.as_of)
+        status, body = service.score_body(
+            args.leads, args.reasons, args.rules, args.as_of, args.lang
+        )
         data = body.model_dump_json().encode()
     except Exception:
         logger.exception("scoring failed")

@@ -32,7 +32,10 @@ class ServiceSettings(BaseSettings):
     ``LEADCAST_WORKERS`` worker processes (default: one per CPU, see
     :func:`default_workers`); ``LEADCAST_RELOAD_POLL_SECONDS`` how often each worker
     checks whether another one reloaded the models; ``LEADCAST_ACCESS_LOG`` one log line
-    per request (off: it costs CPU on every request)."""
+    per request (off: it costs CPU on every request); ``LEADCAST_TRACE_SCORING`` an
+    OpenTelemetry span per ``POST /v1/leads/score`` request (off: BentoML makes one per
+    request even with no exporter configured, a quarter of a single-lead request's
+    serving overhead; turn it on with a tracing exporter in BentoML's configuration)."""
 
     model_config = SettingsConfigDict(env_prefix="LEADCAST_", extra="ignore")
 
@@ -48,6 +51,12 @@ class ServiceSettings(BaseSettings):
     workers: int = Field(default_factory=default_workers, ge=1)
     reload_poll_seconds: float = Field(default=2.0, gt=0)
     access_log: bool = False
+    trace_scoring: bool = False
+
+    @property
+    def untraced_urls(self) -> list[str]:
+        """URL patterns BentoML's OpenTelemetry middleware skips."""
+        return [] if self.trace_scoring else ["/v1/leads/score$"]
 
     @property
     def cache_dir(self) -> Path:

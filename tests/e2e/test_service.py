@@ -85,6 +85,13 @@ def test_scores_valid_leads_and_reports_each_invalid_field(server, demo_dataset)
         assert x["scored_by"] == "model" and x["fallback_reason"] is None
         assert x["model_version"] == 1
         assert x["reasons"]["positive"] or x["reasons"]["negative"]
+    r = server.post("/v1/leads/score", {**body, "reasons": True, "lang": "zh"})
+    assert r.status_code == 200, r.text
+    for x, y in zip(r.json()["results"], out["results"], strict=True):
+        assert x["probability"] == y["probability"]
+        assert [g["text"] for g in x["reasons"]["positive"]] == [
+            g["text_zh"] for g in y["reasons"]["positive"]
+        ]
     errors = {(e["index"], e["field"]) for e in out["errors"]}
     assert (1, "budget") in errors and (3, "converted_at") in errors
     assert any(i == 5 and f == "created_at" for i, f in errors)
@@ -206,6 +213,9 @@ def test_without_a_model_rules_serve_and_every_response_says_so(
             assert x["scored_by"] == "rules" and "train" in x["fallback_reason"]
             assert len(x["reasons"]) == 4  # one per BANT factor
         assert out["serving"]["serving"] == "rules"
+        body = {"leads": _leads(demo_dataset, 1), "reasons": True, "lang": "en"}
+        reason = s.post("/v1/leads/score", body).json()["results"][0]["reasons"][0]
+        assert reason["text"].startswith(reason["label"]) and "text_zh" not in reason
         r = s.post("/v1/forecast", {"period_start": "2026-11-01", "period_end": "2026-11-30"})
         assert r.status_code == 409 and "LEADCAST_DATA" in r.json()["message"]
     finally:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pytest
 
 from features.encoding import FeatureEncoder
-from models.reasons import feature_names, top_reasons
+from models.reasons import Reason, feature_names, top_reason_dicts, top_reasons
 
 pytestmark = pytest.mark.unit
 
@@ -48,3 +50,23 @@ def test_feature_names__use_custom_field_labels() -> None:
         "ERP system",
         "ERP系统",
     )
+
+
+def test_top_reason_dicts__in_one_language_give_its_name_and_text_only() -> None:
+    values = np.array([[3.0, 500000.0, 2.0, 0.0]])
+    contrib = np.array([[0.8, 0.3, -0.1, -0.5, -2.0]])
+    both = top_reason_dicts(contrib, values, _encoder(), k=5)[0]
+    zh = top_reason_dicts(contrib, values, _encoder(), k=5, lang="zh")[0]
+    en = top_reason_dicts(contrib, values, _encoder(), k=5, lang="en")[0]
+    assert set(both["negative"][0]) == {f.name for f in fields(Reason)}
+    assert zh["negative"][0] == {
+        "feature": "source",
+        "name": "来源",
+        "value": "trade_show",
+        "contribution": -0.5,
+        "text": "来源：展会，降低了评分",
+    }
+    assert en["positive"][0]["text"] == "3 meetings in the last 30 days raise the score"
+    for side in ("positive", "negative"):
+        assert [r["text_en"] for r in both[side]] == [r["text"] for r in en[side]]
+        assert [r["contribution"] for r in both[side]] == [r["contribution"] for r in zh[side]]

@@ -27,3 +27,14 @@ def test_settings__refuse_zero_workers(monkeypatch) -> None:
     monkeypatch.setenv("LEADCAST_WORKERS", "0")
     with pytest.raises(ValueError, match="workers"):
         ServiceSettings()
+
+
+def test_settings__the_scoring_route_is_untraced_unless_asked(monkeypatch) -> None:
+    from opentelemetry.util.http import ExcludeList
+
+    skipped = ExcludeList(ServiceSettings().untraced_urls)
+    assert skipped.url_disabled("http://127.0.0.1:3000/v1/leads/score")
+    assert not skipped.url_disabled("http://127.0.0.1:3000/v1/leads/scores")
+    assert not skipped.url_disabled("http://127.0.0.1:3000/v1/forecast")
+    monkeypatch.setenv("LEADCAST_TRACE_SCORING", "1")
+    assert ServiceSettings().untraced_urls == []
