@@ -313,8 +313,34 @@ def test_bentoml_build_works_from_the_repository(tmp_path) -> None:
         [str(bentoml), "build", "."], cwd=root, env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    built = list((tmp_path / "bentoml-home" / "bentos" / "leadcast").iterdir())
-    assert any((b / "bento.yaml").is_file() for b in built)
+    built = [
+        b
+        for b in (tmp_path / "bentoml-home" / "bentos" / "leadcast").iterdir()
+        if (b / "bento.yaml").is_file()
+    ]
+    assert built
+    # every module of ours the service imports (lazily too) and the review page's
+    # templates are in the bento, or the bento fails where the repository works
+    probe = (
+        "import importlib, pkgutil, sys, serving, pipelines.training\n"
+        "for m in pkgutil.walk_packages(serving.__path__, 'serving.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "import models.review.render\n"
+        "ours = ('serving', 'models', 'features', 'data_contracts', 'pipelines')\n"
+        "for name, mod in sorted(sys.modules.items()):\n"
+        "    if name.split('.')[0] in ours and getattr(mod, '__file__', None):\n"
+        "        print(mod.__file__)\n"
+    )
+    env["LEADCAST_API_TOKEN"] = "probe"
+    files = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert files.returncode == 0, files.stderr[-2000:]
+    needed = [Path(f).resolve().relative_to(root) for f in files.stdout.split()]
+    needed += [p.relative_to(root) for p in (root / "models/review/templates").iterdir()]
+    src = built[0] / "src"
+    missing = [str(p) for p in needed if not (src / p).is_file()]
+    assert not missing, f"not in the bento: {missing}"
 
 
 def test_a_slow_request_times_out_with_504_and_a_full_server_refuses_with_429(
