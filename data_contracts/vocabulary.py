@@ -5,9 +5,11 @@ Codes are English snake_case and are what is stored; labels are for people.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 Labels = dict[str, tuple[str, str]]
+#: the languages every label, reason and page is written in
+Lang = Literal["en", "zh"]
 
 SOURCES: Final[Labels] = {
     "website": ("Website", "官网"),
@@ -110,7 +112,7 @@ def codes(labels: Labels) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def label(labels: Labels, code: str, lang: str = "en") -> str:
+def label(labels: Labels, code: str, lang: Lang = "en") -> str:
     """The label of ``code`` in ``lang`` (``en`` or ``zh``); the code itself when unknown."""
     pair = labels.get(code)
     if pair is None:

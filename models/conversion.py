@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from data_contracts.spec import Column
+from data_contracts.vocabulary import Lang
 from features.encoding import FeatureEncoder
 from features.lead_features import (
     AS_OF,
@@ -40,7 +41,7 @@ from models.attribution import PathAttribution, exact_contributions
 from models.bundle import LoadedBundle, load_bundle, save_bundle
 from models.calibration import Calibrator, fit_calibrator
 from models.grades import GradeCutoffs, grade_array
-from models.reasons import Lang, Reason, top_reason_dicts
+from models.reasons import Reason, top_reason_dicts
 
 KIND: Final = "lead-conversion"
 BOOSTER: Final = "booster"

@@ -13,11 +13,12 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from data_contracts import vocabulary as V
+from data_contracts.vocabulary import Lang
 from features.encoding import FeatureEncoder
 from features.lead_features import ENGAGEMENT_TYPES
 
@@ -64,9 +65,6 @@ _FIELD_NAMES: dict[str, tuple[str, str]] = {
     "owner_matured_leads": ("Owner's past leads", "负责人历史线索数"),
     "owner_conversion_rate": ("Owner's conversion record", "负责人历史转化率"),
 }
-
-#: a reason language a client may ask for (both are returned when it asks for none)
-Lang = Literal["en", "zh"]
 
 _COUNT = re.compile(r"^n_(?P<type>[a-z_]+)_(?P<window>\d+)d$")
 

@@ -19,10 +19,10 @@ from typing import Any, Final
 from data_contracts import tables as T
 from data_contracts.payloads import RecordError, record_model, validate_records
 from data_contracts.spec import TableSpec
+from data_contracts.vocabulary import Lang
 from features.lead_features import activity_columns_from_records, lead_columns_from_records
 from models import bant
 from models.conversion import ConversionModel
-from models.reasons import Lang
 from serving.model_store import ServedModel
 from serving.records import nested_rows, not_before, split_body
 

@@ -49,7 +49,7 @@ import threading
 import uuid
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
 from pydantic import Field, ValidationError
@@ -58,6 +58,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from data_contracts.vocabulary import Lang
 from models import registry as R
 from serving.guard import STATE, Guard
 from serving.model_store import ServedModel, load_served
@@ -202,7 +203,7 @@ class Leadcast:
         reasons: bool = False,
         rules: bool = False,
         as_of: datetime | None = None,
-        lang: Literal["en", "zh"] | None = None,
+        lang: Lang | None = None,
         *,
         ctx: bentoml.Context,
     ) -> ScoreResponse:
@@ -222,7 +223,7 @@ class Leadcast:
         reasons: bool,
         rules: bool,
         as_of: datetime | None,
-        lang: Literal["en", "zh"] | None = None,
+        lang: Lang | None = None,
     ) -> tuple[int, ScoreResponse | ErrorResponse]:
         """The status and body of a scoring request (the endpoint and its direct route)."""
         from serving.lead_scoring import score_leads

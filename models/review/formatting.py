@@ -8,9 +8,10 @@ the currency is the data's.
 from __future__ import annotations
 
 import math
-from typing import Final, Literal
+from typing import Final
 
-Lang = Literal["en", "zh"]
+from data_contracts.vocabulary import Lang
+
 LANGS: Final[tuple[Lang, ...]] = ("en", "zh")
 
 #: currency symbols for the codes the page knows; others are written as their ISO code
