@@ -18,6 +18,7 @@ report says how often the top reasons agree (:func:`top_k_agreement`). Exact Tre
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,9 @@ class PathAttribution:
     offsets: np.ndarray
     table: sp.csr_matrix
     n_features: int
+    #: ``k`` of a ``binary sigmoid:k`` objective (probability = 1 / (1 + exp(-k·margin)));
+    #: None for any other objective
+    sigmoid_scale: float | None = None
 
     @classmethod
     def from_booster(cls, booster: lgb.Booster) -> PathAttribution:
@@ -99,7 +103,9 @@ class PathAttribution:
             shape=(offset, n_features + 1),
         )
         table.sum_duplicates()
-        return cls(np.asarray(offsets, dtype=np.int64), table, n_features)
+        objective = re.fullmatch(r"binary sigmoid:([0-9.eE+-]+)", str(dump.get("objective", "")))
+        scale = float(objective[1]) if objective else None
+        return cls(np.asarray(offsets, dtype=np.int64), table, n_features, scale)
 
     def from_leaves(self, leaves: np.ndarray) -> np.ndarray:
         """``(rows, features + 1)`` contributions (last column: bias) from the

@@ -11,7 +11,6 @@ JSON, no pickle).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -41,7 +40,7 @@ from models.attribution import PathAttribution, exact_contributions
 from models.bundle import LoadedBundle, load_bundle, save_bundle
 from models.calibration import Calibrator, fit_calibrator
 from models.grades import GradeCutoffs, grade_array
-from models.reasons import Reason, top_reason_dicts
+from models.reasons import Reason, as_reasons, top_reason_dicts
 
 KIND: Final = "lead-conversion"
 BOOSTER: Final = "booster"
@@ -133,14 +132,6 @@ class ConversionModel:
             return exact_contributions(self.booster, matrix)
         return self.attribution.contributions(self.booster, matrix)
 
-    @cached_property
-    def _sigmoid_scale(self) -> float | None:
-        """``sigmoid:k`` of a binary objective (probability = 1 / (1 + exp(-k·margin))),
-        else None: then probabilities always come from the booster's own predict."""
-        objective = str(self.booster.dump_model().get("objective", ""))
-        match = re.fullmatch(r"binary sigmoid:([0-9.eE+-]+)", objective.strip())
-        return float(match[1]) if match else None
-
     def score_columns(
         self,
         leads: Mapping[str, np.ndarray],
@@ -163,7 +154,7 @@ class ConversionModel:
         explained = None
         if reasons > 0:
             contrib = self.contributions(matrix, exact=exact_reasons)
-            scale = self._sigmoid_scale
+            scale = self.attribution.sigmoid_scale  # None: not binary, use the predict
             raw = (
                 self.predict_raw(matrix)
                 if scale is None
@@ -195,11 +186,7 @@ class ConversionModel:
             exact_reasons=exact_reasons,
         )
         out = pd.DataFrame({"probability": prob, "grade": grades}, index=snapshots.index)
-        if explained is None:
-            return out, None
-        return out, [
-            {side: [Reason(**r) for r in items] for side, items in row.items()} for row in explained
-        ]
+        return out, None if explained is None else as_reasons(explained)
 
     # -- bundle ---------------------------------------------------------------------------
     def save(
@@ -244,7 +231,7 @@ class ConversionModel:
         index, the path contributions) now rather than on the first request."""
         self.encoder.prepare()
         self.owner_history.prepare()
-        _ = self.attribution, self._sigmoid_scale
+        _ = self.attribution
         return self
 
 

@@ -1,6 +1,6 @@
 """Reasons for a lead score: LightGBM's own TreeSHAP contributions, as readable sentences.
 
-``top_reasons`` takes the per-feature contributions (log-odds, from
+``top_reason_dicts`` takes the per-feature contributions (log-odds, from
 ``Booster.predict(X, pred_contrib=True)``) and the raw feature values, and returns the
 top positive and negative ones with the feature's readable name, its value and one
 sentence in English and Simplified Chinese, e.g. "3 meetings in the last 30 days raise the
@@ -229,16 +229,7 @@ def top_reason_dicts(
     return out
 
 
-def top_reasons(
-    contributions: np.ndarray,
-    values: np.ndarray,
-    encoder: FeatureEncoder,
-    *,
-    k: int = 5,
-    labels: dict[str, tuple[str, str]] | None = None,
-) -> list[dict[str, list[Reason]]]:
-    """:func:`top_reason_dicts` as :class:`Reason` objects (offline use)."""
-    return [
-        {side: [Reason(**r) for r in items] for side, items in row.items()}
-        for row in top_reason_dicts(contributions, values, encoder, k=k, labels=labels)
-    ]
+def as_reasons(rows: list[dict[str, list[dict[str, Any]]]]) -> list[dict[str, list[Reason]]]:
+    """:func:`top_reason_dicts`' rows (both languages) as :class:`Reason` objects, for
+    offline use."""
+    return [{side: [Reason(**r) for r in items] for side, items in row.items()} for row in rows]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from features.encoding import FeatureEncoder
-from models.reasons import Reason, feature_names, top_reason_dicts, top_reasons
+from models.reasons import Reason, as_reasons, feature_names, top_reason_dicts
 
 pytestmark = pytest.mark.unit
 
@@ -24,7 +24,7 @@ def _encoder() -> FeatureEncoder:
 def test_top_reasons__orders_by_contribution_and_splits_by_sign() -> None:
     values = np.array([[3.0, 500000.0, 2.0, 0.0]])
     contrib = np.array([[0.8, 0.3, -0.1, -0.5, -2.0]])  # last column: expected value
-    reasons = top_reasons(contrib, values, _encoder(), k=5)[0]
+    reasons = as_reasons(top_reason_dicts(contrib, values, _encoder(), k=5))[0]
     assert [r.feature for r in reasons["positive"]] == ["n_meeting_30d", "budget"]
     assert [r.feature for r in reasons["negative"]] == ["source", "days_since_last_touch"]
     meeting = reasons["positive"][0]
@@ -39,7 +39,7 @@ def test_top_reasons__orders_by_contribution_and_splits_by_sign() -> None:
 def test_top_reasons__never_reports_a_zero_contribution_and_respects_k() -> None:
     values = np.array([[1.0, np.nan, 5.0, np.nan]])
     contrib = np.array([[0.0, 0.2, 0.1, 0.0, -1.0]])
-    reasons = top_reasons(contrib, values, _encoder(), k=1)[0]
+    reasons = as_reasons(top_reason_dicts(contrib, values, _encoder(), k=1))[0]
     assert [r.feature for r in reasons["positive"]] == ["budget"]
     assert reasons["positive"][0].text_en == "Declared budget not given raises the score"
     assert reasons["negative"] == []
