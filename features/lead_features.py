@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -297,6 +297,13 @@ def custom_feature_columns(custom: Sequence[Column]) -> tuple[list[str], list[st
     return numeric, categorical
 
 
+@cache
+def lead_feature_names(custom: tuple[Column, ...] = ()) -> tuple[str, ...]:
+    """The names of :func:`lead_feature_encoder`'s features, in model order; built once
+    per set of custom fields (the request path asks on every call)."""
+    return tuple(lead_feature_encoder(custom).feature_names)
+
+
 def lead_feature_encoder(custom: Sequence[Column] = ()) -> FeatureEncoder:
     """An unfitted encoder listing every lead feature in model order."""
     c_num, c_cat = custom_feature_columns(custom)
@@ -348,7 +355,7 @@ def lead_feature_arrays(
     n, rate = owner_history.query(leads[T.OWNER_ID], as_of)
     out["owner_matured_leads"] = n
     out["owner_conversion_rate"] = rate
-    return {k: out[k] for k in lead_feature_encoder(custom).feature_names}
+    return {k: out[k] for k in lead_feature_names(tuple(custom))}
 
 
 def _strings(values: pd.Series) -> np.ndarray:

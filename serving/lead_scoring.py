@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Final
 
 from data_contracts import tables as T
-from data_contracts.payloads import RecordError, record_model, validate_records
-from data_contracts.spec import TableSpec
+from data_contracts.payloads import ContractRecord, RecordError, record_model, validate_records
+from data_contracts.spec import Column, TableSpec
 from data_contracts.vocabulary import Lang
 from features.lead_features import activity_columns_from_records, lead_columns_from_records
 from models import bant
@@ -31,10 +32,29 @@ N_REASONS: Final = 5
 ACTIVITY_INPUT = record_model(T.ACTIVITIES)
 
 
+@dataclass(frozen=True)
+class _LeadContract:
+    spec: TableSpec
+    known: frozenset[str]
+    record: type[ContractRecord]
+
+
+@cache
+def _lead_contract(custom: tuple[Column, ...]) -> _LeadContract:
+    """The leads contract with ``custom``, its column names and its request model: built
+    once per set of custom fields, not per request (extending and hashing the spec for
+    the model lookup cost ~0.1 ms, a sixth of a single-lead request)."""
+    spec = T.LEADS.with_custom_fields(custom)
+    return _LeadContract(spec, frozenset(spec.column_names), record_model(spec))
+
+
+def _served_contract(served: ServedModel[ConversionModel]) -> _LeadContract:
+    return _lead_contract(tuple(served.model.custom) if served.model is not None else ())
+
+
 def lead_spec(served: ServedModel[ConversionModel]) -> TableSpec:
     """The leads contract with the served model's custom fields (none under rules)."""
-    custom = served.model.custom if served.model is not None else []
-    return T.LEADS.with_custom_fields(tuple(custom)) if custom else T.LEADS
+    return _served_contract(served).spec
 
 
 @dataclass(frozen=True)
@@ -49,19 +69,18 @@ def _error(e: RecordError, prefix: str = "") -> dict[str, Any]:
 
 
 def _split(
-    leads: Sequence[Any], as_of: datetime, spec: TableSpec, *, lenient: bool
+    leads: Sequence[Any], as_of: datetime, contract: _LeadContract, *, lenient: bool
 ) -> tuple[list[tuple[int, dict[str, Any], list[dict[str, Any]]]], list[dict[str, Any]]]:
     """Valid ``(index, lead, activities)`` triples and the per-record errors. ``lenient``
     (rules serving) sets fields the contract does not know aside under
     ``_ignored_fields`` instead of rejecting them: they are a model's custom fields."""
-    known = set(spec.column_names)
     split = [
-        split_body(r, (ACTIVITIES_FIELD,), known, lenient=lenient)
+        split_body(r, (ACTIVITIES_FIELD,), contract.known, lenient=lenient)
         if isinstance(r, Mapping)
         else (r, [])
         for r in leads
     ]
-    valid, lead_errors = validate_records(record_model(spec), [b for b, _ in split], T.LEAD_ID)
+    valid, lead_errors = validate_records(contract.record, [b for b, _ in split], T.LEAD_ID)
     errors = [_error(e) for e in lead_errors]
     out = []
     for index, lead in valid:
@@ -188,7 +207,7 @@ def score_leads(
     (on request) in both languages, or in ``lang`` only."""
     when = now_naive_utc(as_of)
     use_model = served.ready and not rules_requested
-    valid, errors = _split(leads, when, lead_spec(served), lenient=not use_model)
+    valid, errors = _split(leads, when, _served_contract(served), lenient=not use_model)
     if not valid:
         return ScoredBatch([], errors)
     if use_model:

@@ -9,7 +9,7 @@ occurred_at``), so the endpoint reports it against the record without dropping t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ Problem = tuple[str, str]
 
 
 def split_body(
-    record: Mapping[str, Any], nested: Sequence[str], known: set[str], *, lenient: bool
+    record: Mapping[str, Any], nested: Sequence[str], known: Set[str], *, lenient: bool
 ) -> tuple[dict[str, Any], list[str]]:
     """The record's own fields (without the ``nested`` lists) and, when ``lenient``, the
     names of fields the contract does not know, set aside instead of rejected."""
