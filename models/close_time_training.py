@@ -349,13 +349,33 @@ def _observable_ceiling(
     )
 
 
+def same_stage_peer_rate(flagged: np.ndarray, hit: np.ndarray, stage: np.ndarray) -> float | None:
+    """The outcome rate the flagged deals would have had at the rate of the *unflagged*
+    deals of their own stage (indirect standardisation): the mean over flagged deals of
+    their stage's unflagged rate. Flagged deals in a stage with no unflagged deal are left
+    out; None when none is left.
+
+    Why: flags gather in some stages (a deal is only "slipped" or "stalled" once it is old,
+    and old open deals sit in later stages, which win more often), so the flagged-vs-not
+    rates compare different stage mixes. A flag that marks weaker deals *within* every
+    stage can still show a higher raw rate than the unflagged ones (Simpson's paradox);
+    this rate is the like-for-like comparison."""
+    frame = pd.DataFrame({"stage": stage, "flagged": flagged, "hit": hit})
+    peers = frame.loc[~frame["flagged"]].groupby("stage")["hit"].mean()
+    reference = frame.loc[frame["flagged"], "stage"].map(peers).dropna()
+    return float(reference.mean()) if len(reference) else None
+
+
 def _flag_report(
     model: CloseTimeModel, test: pd.DataFrame, features: pd.DataFrame, outlook: Outlook
 ) -> dict[str, Any]:
     """How often each flag fires on the test snapshots and how those deals fared, flagged
     vs not: the share won within 90 days, and for ``unlikely_by_expected_date`` (a claim
-    about the date, not the deal) the share won by the rep's expected date."""
+    about the date, not the deal) the share won by the rep's expected date; beside them,
+    the rate of unflagged deals in the same stages (:func:`same_stage_peer_rate`), which
+    is the comparison that says whether a flag marks weaker deals."""
     days_to = features["days_to_expected_close"].to_numpy(np.float64)
+    stage = _stage_of(features)
     flags = model.flags(features, outlook.won_by_expected(days_to))
     won, time = (test[EVENT] == WON).to_numpy(), test[TIME].to_numpy(np.float64)
     outcomes = {
@@ -369,13 +389,16 @@ def _flag_report(
         hit = outcomes[measure]
         if measure == "won_by_expected_date":  # only deals whose date was still ahead
             ahead = np.nan_to_num(days_to, nan=-1.0) >= 0
-            has, hit = has[ahead], hit[ahead]
+            has, hit, in_stage = has[ahead], hit[ahead], stage[ahead]
+        else:
+            in_stage = stage
         out[code] = {
             "n": int(has.sum()),
             "share": float(has.mean()) if len(has) else 0.0,
             "outcome": measure,
             "rate_flagged": float(hit[has].mean()) if has.any() else None,
             "rate_unflagged": float(hit[~has].mean()) if (~has).any() else None,
+            "rate_same_stage_unflagged": same_stage_peer_rate(has, hit, in_stage),
         }
     return out
 
@@ -386,5 +409,6 @@ __all__ = [
     "CloseTimeTrainingSettings",
     "evaluate_curves",
     "oracle_curves",
+    "same_stage_peer_rate",
     "train_and_evaluate_close_time",
 ]

@@ -153,10 +153,12 @@ def print_close_time_report(console: Console, result: dict[str, Any]) -> None:
     flags = result.get("risk_flags") or {}
     if flags:
         console.print(
-            "Risk flags on the test snapshots — share flagged; outcome rate flagged vs not: "
+            "Risk flags on the test snapshots — share flagged; outcome rate flagged vs "
+            "unflagged deals of the same stages (vs all unflagged, which mixes stages): "
             + "; ".join(
                 f"{code} {m['share']:.1%}; {m['outcome'].replace('_', ' ')} "
-                f"{fmt(m['rate_flagged'], 2)} vs {fmt(m['rate_unflagged'], 2)}"
+                f"{fmt(m['rate_flagged'], 2)} vs {fmt(m.get('rate_same_stage_unflagged'), 2)} "
+                f"(all: {fmt(m['rate_unflagged'], 2)})"
                 for code, m in flags.items()
             )
         )

@@ -48,6 +48,8 @@ def test_train__reports_model_baselines_and_oracle_on_the_same_rows(trained) -> 
         "slipped",
         "unlikely_by_expected_date",
     }
+    for flag in result["risk_flags"].values():
+        assert {"rate_flagged", "rate_unflagged", "rate_same_stage_unflagged"} <= set(flag)
 
 
 def test_second_version_is_judged_against_the_champion_on_the_same_rows(

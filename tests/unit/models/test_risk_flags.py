@@ -1,5 +1,6 @@
 """Deal risk flags: learned stage-dwell thresholds, each flag's boundary, missing values,
-reasons in English and Chinese, and config errors."""
+reasons in English and Chinese, config errors, and the same-stage comparison that the
+training report judges flags by."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import yaml
 from data_contracts.storage import coerce_frame
 from data_contracts.tables import ACTIVITIES, DEALS, STAGE_HISTORY
 from features.deal_features import AS_OF, OwnerDealHistory, build_deal_features
+from models.close_time_training import same_stage_peer_rate
 from models.risk_flags import (
     FLAG_CODES,
     REQUIRED_FEATURES,
@@ -507,3 +509,31 @@ def test_risk_flag_config__is_frozen_and_strict() -> None:
         config.silent_days = 3.0  # type: ignore[misc]
     with pytest.raises(ValueError, match="extra"):
         RiskFlagConfig(silent_day=3)  # type: ignore[call-arg]
+
+
+def test_same_stage_peer_rate__sees_through_a_stage_mix_that_flatters_the_flag() -> None:
+    # Simpson's paradox: flagged deals sit mostly in the late stage, which wins far more
+    # often, so they beat the unflagged ones overall (0.64 vs 0.28) although they do worse
+    # than their unflagged peers in each stage (early 0.1 vs 0.2, late 0.7 vs 0.9).
+    stage = np.array(["early"] * 100 + ["late"] * 100 + ["early"] * 10 + ["late"] * 90)
+    flagged = np.array([False] * 200 + [True] * 100)
+    hit = np.concatenate(
+        [
+            np.arange(100) < 20,  # early, unflagged: 0.2
+            np.arange(100) < 90,  # late, unflagged: 0.9
+            np.arange(10) < 1,  # early, flagged: 0.1
+            np.arange(90) < 63,  # late, flagged: 0.7
+        ]
+    )
+    assert hit[flagged].mean() > hit[~flagged].mean()
+    peers = same_stage_peer_rate(flagged, hit, stage)
+    assert peers == pytest.approx((10 * 0.2 + 90 * 0.9) / 100)
+    assert hit[flagged].mean() < peers
+
+
+def test_same_stage_peer_rate__leaves_out_stages_without_unflagged_deals() -> None:
+    stage = np.array(["a", "a", "b", "b"])
+    flagged = np.array([False, True, True, True])
+    hit = np.array([True, False, False, True])
+    assert same_stage_peer_rate(flagged, hit, stage) == 1.0
+    assert same_stage_peer_rate(np.ones(2, bool), np.ones(2, bool), np.array(["a", "b"])) is None
