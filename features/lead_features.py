@@ -242,6 +242,8 @@ def _engagement(
     """Windowed counts, recency and velocity per snapshot row, strictly before ``as_of``."""
     n_rows = len(lead_ids)
     a_lead = np.asarray(activities[T.LEAD_ID], dtype=object)
+    if len(a_lead) == 0:  # a scoring request without activities: nothing to look up
+        return _no_engagement(n_rows)
     a_type = _lookup(np.asarray(activities[T.ACTIVITY_TYPE], dtype=object), _ENGAGEMENT_CODES)
     keep = (a_type >= 0) & pd.notna(a_lead)
     a_lead, a_type = a_lead[keep], a_type[keep]
@@ -286,6 +288,26 @@ def _engagement(
     out["days_since_first_touch"] = first
     prior_60 = out["n_touches_90d"] - out["n_touches_30d"]
     out["touch_velocity"] = (out["n_touches_30d"] / 30.0) - (prior_60 / 60.0)
+    return out
+
+
+#: the count features of :func:`_engagement`, zero for rows without touches
+_COUNT_NAMES: Final[tuple[str, ...]] = (
+    *(count_feature(name, w) for w in WINDOWS for name in ENGAGEMENT_TYPES),
+    *(f"n_touches_{w}d" for w in WINDOWS),
+    "n_touches_total",
+)
+
+
+def _no_engagement(n_rows: int) -> dict[str, np.ndarray]:
+    """What :func:`_engagement` gives rows that have no touch before ``as_of``: zero counts
+    and velocity, no recency. The request path's shortcut; tests check it against the
+    general path."""
+    zeros = np.zeros(n_rows)
+    out = {name: zeros.copy() for name in _COUNT_NAMES}
+    out["days_since_last_touch"] = np.full(n_rows, np.nan)
+    out["days_since_first_touch"] = np.full(n_rows, np.nan)
+    out["touch_velocity"] = zeros
     return out
 
 

@@ -145,3 +145,15 @@ def test_owner_history__aggregate_answers_like_the_full_history_after_its_date()
         np.testing.assert_allclose(n_full, n_frozen)
         np.testing.assert_allclose(rate_full, rate_frozen)
     assert n_frozen[0] > 0  # the owner's record is seen at the cut (the end of the data)
+
+
+def test_features__without_any_activity_match_leads_whose_touches_are_all_later() -> None:
+    # the request path's shortcut (no activity rows at all) must give what the general path
+    # gives a lead with no touch before as_of
+    leads = _leads()
+    history = OwnerHistory.from_leads(leads)
+    snaps = _snapshots(leads, "2026-01-02")  # every touch is at or after this as_of
+    general = build_lead_features(snaps, _activities(), history)
+    shortcut = build_lead_features(snaps, _activities().iloc[:0], history)
+    assert general["n_touches_total"].eq(0).all()
+    pd.testing.assert_frame_equal(shortcut, general)
