@@ -5,7 +5,9 @@ store. Then, for the real ``bentoml serve`` process and for the same scoring in 
 Starlette/uvicorn app (:mod:`benchmarks.bare_asgi`):
 
 - cold start: spawn → ``/readyz`` answers 200 (BentoML only);
-- single-lead latency p50 / p99 and requests/s at concurrency 1 and 8 (``--seconds`` each);
+- single-lead latency p50 / p99 and requests/s at concurrency 1 and 8 (``--seconds`` each),
+  for leads sent alone (what the targets are checked on) and, recorded beside them, for
+  the same leads each with its recorded activities (the touch features' general path);
 - leads/s for 1,000-lead batches, reasons off, on in one language (``"lang": "en"``, what the
   reasons target is checked on) and on in both: the throughput with four clients per
   worker, each request on a new connection (the figure the target is checked against: a
@@ -77,6 +79,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _with_activities(
+    records: list[dict[str, Any]], activities: pd.DataFrame
+) -> list[dict[str, Any]]:
+    """The leads that have recorded activities, each with them as its ``activities``."""
+    acts = activities.loc[
+        activities["lead_id"].isin({r["lead_id"] for r in records}),
+        ["lead_id", "activity_id", "occurred_at", "activity_type"],
+    ]
+    acts = acts.assign(occurred_at=acts["occurred_at"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    by_lead = {
+        lead: group.drop(columns="lead_id").to_dict("records")
+        for lead, group in acts.groupby("lead_id", sort=False)
+    }
+    return [r | {"activities": by_lead[r["lead_id"]]} for r in records if r["lead_id"] in by_lead]
 
 
 async def _single(
@@ -172,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     leads = leads_frame.tail(2000).to_json(orient="records", date_format="iso")
     records: list[dict[str, Any]] = json.loads(leads)
+    with_activities = _with_activities(records, pd.read_parquet(data / "activities.parquet"))
 
     env = {**os.environ, "LEADCAST_HOME": str(home), "LEADCAST_API_TOKEN": TOKEN}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -187,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     def measure(name: str, url: str) -> None:
         for c in (1, 8):
             out[f"{name}_c{c}"] = asyncio.run(_single(url, records, c, seconds))
+        for c in (1, 8):
+            out[f"{name}_activities_c{c}"] = asyncio.run(_single(url, with_activities, c, seconds))
         levels = (
             (False, None, "batch"),
             (True, None, "batch_reasons"),

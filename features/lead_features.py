@@ -236,6 +236,18 @@ def _time_ranks(times: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.
     )
 
 
+#: (window, the count feature of each engagement type in that window)
+_WINDOW_COUNT_NAMES: Final = tuple(
+    (w, tuple(count_feature(name, w) for name in ENGAGEMENT_TYPES)) for w in WINDOWS
+)
+#: the count features of :func:`_engagement`, zero for rows without touches
+_COUNT_NAMES: Final[tuple[str, ...]] = (
+    *(name for _, names in _WINDOW_COUNT_NAMES for name in names),
+    *(f"n_touches_{w}d" for w in WINDOWS),
+    "n_touches_total",
+)
+
+
 def _engagement(
     lead_ids: np.ndarray, as_of: np.ndarray, activities: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -269,14 +281,16 @@ def _engagement(
     types = a_type[act_idx]
     n_types = len(ENGAGEMENT_TYPES)
     out: dict[str, np.ndarray] = {}
-    for window in WINDOWS:
+    for window, names in _WINDOW_COUNT_NAMES:
         inside = age_days <= window
-        counts = np.bincount(
-            row_idx[inside] * n_types + types[inside], minlength=n_rows * n_types
-        ).reshape(n_rows, n_types)
-        for j, name in enumerate(ENGAGEMENT_TYPES):
-            out[count_feature(name, window)] = counts[:, j].astype(np.float64)
-        out[f"n_touches_{window}d"] = counts.sum(axis=1).astype(np.float64)
+        counts = (
+            np.bincount(row_idx[inside] * n_types + types[inside], minlength=n_rows * n_types)
+            .reshape(n_rows, n_types)
+            .astype(np.float64)
+        )
+        for j, name in enumerate(names):
+            out[name] = counts[:, j]
+        out[f"n_touches_{window}d"] = counts.sum(axis=1)
     out["n_touches_total"] = lengths.astype(np.float64)
     last = np.full(n_rows, np.nan)
     first = np.full(n_rows, np.nan)
@@ -289,14 +303,6 @@ def _engagement(
     prior_60 = out["n_touches_90d"] - out["n_touches_30d"]
     out["touch_velocity"] = (out["n_touches_30d"] / 30.0) - (prior_60 / 60.0)
     return out
-
-
-#: the count features of :func:`_engagement`, zero for rows without touches
-_COUNT_NAMES: Final[tuple[str, ...]] = (
-    *(count_feature(name, w) for w in WINDOWS for name in ENGAGEMENT_TYPES),
-    *(f"n_touches_{w}d" for w in WINDOWS),
-    "n_touches_total",
-)
 
 
 def _no_engagement(n_rows: int) -> dict[str, np.ndarray]:
