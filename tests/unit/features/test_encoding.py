@@ -3,7 +3,7 @@ request columns give the training frame's matrix."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -101,3 +101,22 @@ def test_request_records__give_the_training_frame_matrix(
         )
     )
     assert act_records and served.tobytes() == encoder.transform(feats).tobytes()
+
+
+def test_lead_columns_from_records__timestamps_missing_and_dates() -> None:
+    as_of = datetime(2026, 6, 1)
+    columns = lead_columns_from_records(
+        [
+            {T.LEAD_ID: "a", T.CREATED_AT: datetime(2026, 5, 1, 12, 30, 1, 7)},
+            {T.LEAD_ID: "b", T.CREATED_AT: None},
+            {T.LEAD_ID: "c"},
+        ],
+        as_of,
+    )
+    created = columns[T.CREATED_AT]
+    assert created.dtype == np.dtype("datetime64[us]")
+    assert created[0] == np.datetime64("2026-05-01T12:30:01.000007")
+    assert np.isnat(created[1:]).all()
+    # anything but a naive datetime (here a date) takes numpy's own conversion
+    dated = lead_columns_from_records([{T.LEAD_ID: "d", T.CREATED_AT: date(2026, 5, 2)}], as_of)
+    assert dated[T.CREATED_AT][0] == np.datetime64("2026-05-02T00:00:00.000000")
