@@ -471,7 +471,7 @@ def activity_columns_from_records(records: Sequence[Mapping[str, Any]]) -> dict[
     return {
         T.LEAD_ID: np.array([r.get(T.LEAD_ID) for r in records], dtype=object),
         T.ACTIVITY_TYPE: np.array([r.get(T.ACTIVITY_TYPE) for r in records], dtype=object),
-        T.OCCURRED_AT: np.array([r.get(T.OCCURRED_AT) for r in records], dtype="datetime64[us]"),
+        T.OCCURRED_AT: _datetimes_us([r.get(T.OCCURRED_AT) for r in records]),
     }
 
 
