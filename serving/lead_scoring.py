@@ -81,6 +81,19 @@ def _split(
         for r in leads
     ]
     valid, lead_errors = validate_records(contract.record, [b for b, _ in split], T.LEAD_ID)
+    return _checked(valid, leads, [ignored for _, ignored in split], as_of, lead_errors)
+
+
+def _checked(
+    valid: Sequence[tuple[int, ContractRecord]],
+    leads: Sequence[Any] | None,
+    ignored: Sequence[list[str]] | None,
+    as_of: datetime,
+    lead_errors: Sequence[RecordError] = (),
+) -> tuple[list[tuple[int, dict[str, Any], list[dict[str, Any]]]], list[dict[str, Any]]]:
+    """The checks after a lead validated against its contract: created before ``as_of``,
+    its nested ``activities`` (from the raw record in ``leads``; None: there are none)
+    valid and before ``as_of``. Returns the valid triples and every error, sorted."""
     errors = [_error(e) for e in lead_errors]
     out = []
     for index, lead in valid:
@@ -88,22 +101,24 @@ def _split(
         problems = []
         if data[T.CREATED_AT] is not None and data[T.CREATED_AT] > as_of:
             problems.append((T.CREATED_AT, f"is after the scoring time {as_of.isoformat()}"))
-        acts, act_problems = nested_rows(
-            leads[index],
-            ACTIVITIES_FIELD,
-            ACTIVITY_INPUT,
-            T.ACTIVITY_ID,
-            (T.LEAD_ID, data[T.LEAD_ID]),
-        )
-        problems += act_problems + not_before(acts, ACTIVITIES_FIELD, T.OCCURRED_AT, as_of)
+        acts: list[dict[str, Any]] = []
+        if leads is not None:
+            acts, act_problems = nested_rows(
+                leads[index],
+                ACTIVITIES_FIELD,
+                ACTIVITY_INPUT,
+                T.ACTIVITY_ID,
+                (T.LEAD_ID, data[T.LEAD_ID]),
+            )
+            problems += act_problems + not_before(acts, ACTIVITIES_FIELD, T.OCCURRED_AT, as_of)
         if problems:
             errors.extend(
                 {"index": index, "id": data[T.LEAD_ID], "field": f, "message": m}
                 for f, m in problems
             )
             continue
-        if split[index][1]:
-            data["_ignored_fields"] = split[index][1]
+        if ignored is not None and ignored[index]:
+            data["_ignored_fields"] = ignored[index]
         out.append((index, data, acts))
     errors.sort(key=lambda e: e["index"])
     return out, errors
@@ -217,4 +232,38 @@ def score_leads(
     return ScoredBatch(results, sorted(errors + rule_errors, key=lambda e: e["index"]))
 
 
-__all__ = ["ScoredBatch", "lead_spec", "now_naive_utc", "score_leads"]
+def lead_record_model(served: ServedModel[ConversionModel]) -> type[ContractRecord]:
+    """The request model of one lead for ``served`` (the leads contract with its model's
+    custom fields, outcome fields left out), as :func:`score_leads` validates with."""
+    return _served_contract(served).record
+
+
+def score_validated_leads(
+    leads: Sequence[ContractRecord],
+    served: ServedModel[ConversionModel],
+    *,
+    reasons: bool = False,
+    as_of: datetime | None = None,
+    lang: Lang | None = None,
+) -> ScoredBatch:
+    """:func:`score_leads` by the model for leads that :func:`lead_record_model` already
+    validated (the service parses a request body straight into them when every lead is
+    valid and none carries activities), with the same checks after validation, results
+    and errors. ``served`` must be the one the model came from, and ready."""
+    if not served.ready:
+        raise ValueError("score_validated_leads needs a ready model; use score_leads")
+    when = now_naive_utc(as_of)
+    valid, errors = _checked(list(enumerate(leads)), None, None, when)
+    if not valid:
+        return ScoredBatch([], errors)
+    return ScoredBatch(_model_results(valid, served, when, reasons, lang), errors)
+
+
+__all__ = [
+    "ScoredBatch",
+    "lead_record_model",
+    "lead_spec",
+    "now_naive_utc",
+    "score_leads",
+    "score_validated_leads",
+]

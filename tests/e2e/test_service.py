@@ -98,6 +98,27 @@ def test_scores_valid_leads_and_reports_each_invalid_field(server, demo_dataset)
     assert all(e["message"] for e in out["errors"])
 
 
+def test_an_all_valid_batch_scores_as_it_would_beside_invalid_records(server, demo_dataset) -> None:
+    # an all-valid body is parsed straight into lead records; one invalid record sends the
+    # whole body down the general path (dicts, then per-record validation): same results
+    leads = _leads(demo_dataset, 12)
+    late = {**leads[0], "lead_id": "LATE", "created_at": "2026-11-30T00:00:00"}
+    for options in ({}, {"reasons": True, "lang": "en"}):
+        fast = server.post("/v1/leads/score", {"leads": [*leads, late], "as_of": AS_OF, **options})
+        general = server.post(
+            "/v1/leads/score",
+            {"leads": [*leads, late, {"lead_id": "BAD"}], "as_of": AS_OF, **options},
+        )
+        assert fast.status_code == general.status_code == 200, (fast.text, general.text)
+        assert fast.json()["results"] == general.json()["results"]
+        assert len(fast.json()["results"]) == len(leads)
+        # the checks after validation hold on both paths: created after the scoring time
+        assert [(e["index"], e["field"]) for e in fast.json()["errors"]] == [(12, "created_at")]
+        assert (12, "created_at") in {(e["index"], e["field"]) for e in general.json()["errors"]}
+    rules = server.post("/v1/leads/score", {"leads": leads, "as_of": AS_OF, "rules": True})
+    assert {x["scored_by"] for x in rules.json()["results"]} == {"rules"}
+
+
 def test_served_scores_equal_offline_scores(server, trained_home, demo_dataset) -> None:
     leads = _leads(demo_dataset, 20)
     r = server.post("/v1/leads/score", {"leads": leads, "as_of": AS_OF})
