@@ -349,21 +349,32 @@ def _observable_ceiling(
     )
 
 
-def same_stage_peer_rate(flagged: np.ndarray, hit: np.ndarray, stage: np.ndarray) -> float | None:
-    """The outcome rate the flagged deals would have had at the rate of the *unflagged*
-    deals of their own stage (indirect standardisation): the mean over flagged deals of
-    their stage's unflagged rate. Flagged deals in a stage with no unflagged deal are left
-    out; None when none is left.
+def same_stage_comparison(
+    flagged: np.ndarray, hit: np.ndarray, stage: np.ndarray
+) -> dict[str, Any] | None:
+    """Flagged deals against the *unflagged* deals of their own stage (indirect
+    standardisation), on the same deals: ``rate_flagged`` is the flagged deals' outcome
+    rate and ``rate_unflagged`` the rate they would have had at their stage's unflagged
+    rate. Flagged deals without a stage, or in a stage with no unflagged deal, have no
+    peers and are left out of both (``n`` counts the deals kept); None when none is left.
 
     Why: flags gather in some stages (a deal is only "slipped" or "stalled" once it is old,
     and old open deals sit in later stages, which win more often), so the flagged-vs-not
     rates compare different stage mixes. A flag that marks weaker deals *within* every
     stage can still show a higher raw rate than the unflagged ones (Simpson's paradox);
-    this rate is the like-for-like comparison."""
+    this is the like-for-like comparison."""
     frame = pd.DataFrame({"stage": stage, "flagged": flagged, "hit": hit})
     peers = frame.loc[~frame["flagged"]].groupby("stage")["hit"].mean()
-    reference = frame.loc[frame["flagged"], "stage"].map(peers).dropna()
-    return float(reference.mean()) if len(reference) else None
+    mine = frame.loc[frame["flagged"]]
+    expected = mine["stage"].map(peers)
+    kept = expected.notna()
+    if not kept.any():
+        return None
+    return {
+        "n": int(kept.sum()),
+        "rate_flagged": float(mine.loc[kept, "hit"].mean()),
+        "rate_unflagged": float(expected[kept].mean()),
+    }
 
 
 def _flag_report(
@@ -372,8 +383,8 @@ def _flag_report(
     """How often each flag fires on the test snapshots and how those deals fared, flagged
     vs not: the share won within 90 days, and for ``unlikely_by_expected_date`` (a claim
     about the date, not the deal) the share won by the rep's expected date; beside them,
-    the rate of unflagged deals in the same stages (:func:`same_stage_peer_rate`), which
-    is the comparison that says whether a flag marks weaker deals."""
+    the same-stage comparison (:func:`same_stage_comparison`), which is the one that says
+    whether a flag marks weaker deals."""
     days_to = features["days_to_expected_close"].to_numpy(np.float64)
     stage = _stage_of(features)
     flags = model.flags(features, outlook.won_by_expected(days_to))
@@ -398,7 +409,7 @@ def _flag_report(
             "outcome": measure,
             "rate_flagged": float(hit[has].mean()) if has.any() else None,
             "rate_unflagged": float(hit[~has].mean()) if (~has).any() else None,
-            "rate_same_stage_unflagged": same_stage_peer_rate(has, hit, in_stage),
+            "same_stage": same_stage_comparison(has, hit, in_stage),
         }
     return out
 
@@ -409,6 +420,6 @@ __all__ = [
     "CloseTimeTrainingSettings",
     "evaluate_curves",
     "oracle_curves",
-    "same_stage_peer_rate",
+    "same_stage_comparison",
     "train_and_evaluate_close_time",
 ]

@@ -154,14 +154,21 @@ def print_close_time_report(console: Console, result: dict[str, Any]) -> None:
     if flags:
         console.print(
             "Risk flags on the test snapshots — share flagged; outcome rate flagged vs "
-            "unflagged deals of the same stages (vs all unflagged, which mixes stages): "
+            "unflagged deals of the same stages (raw flagged vs all unflagged, which mixes "
+            "stages): "
             + "; ".join(
                 f"{code} {m['share']:.1%}; {m['outcome'].replace('_', ' ')} "
-                f"{fmt(m['rate_flagged'], 2)} vs {fmt(m.get('rate_same_stage_unflagged'), 2)} "
-                f"(all: {fmt(m['rate_unflagged'], 2)})"
+                f"{_same_stage(m.get('same_stage'))} "
+                f"(raw: {fmt(m['rate_flagged'], 2)} vs {fmt(m['rate_unflagged'], 2)})"
                 for code, m in flags.items()
             )
         )
+
+
+def _same_stage(block: dict[str, Any] | None) -> str:
+    if not block:
+        return "— (no same-stage peers)"
+    return f"{block['rate_flagged']:.2f} vs {block['rate_unflagged']:.2f}"
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -49,7 +49,9 @@ def test_train__reports_model_baselines_and_oracle_on_the_same_rows(trained) -> 
         "unlikely_by_expected_date",
     }
     for flag in result["risk_flags"].values():
-        assert {"rate_flagged", "rate_unflagged", "rate_same_stage_unflagged"} <= set(flag)
+        assert {"rate_flagged", "rate_unflagged", "same_stage"} <= set(flag)
+        same = flag["same_stage"]
+        assert same is None or {"n", "rate_flagged", "rate_unflagged"} == set(same)
 
 
 def test_second_version_is_judged_against_the_champion_on_the_same_rows(

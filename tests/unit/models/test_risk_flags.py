@@ -17,7 +17,7 @@ import yaml
 from data_contracts.storage import coerce_frame
 from data_contracts.tables import ACTIVITIES, DEALS, STAGE_HISTORY
 from features.deal_features import AS_OF, OwnerDealHistory, build_deal_features
-from models.close_time_training import same_stage_peer_rate
+from models.close_time_training import same_stage_comparison
 from models.risk_flags import (
     FLAG_CODES,
     REQUIRED_FEATURES,
@@ -511,7 +511,7 @@ def test_risk_flag_config__is_frozen_and_strict() -> None:
         RiskFlagConfig(silent_day=3)  # type: ignore[call-arg]
 
 
-def test_same_stage_peer_rate__sees_through_a_stage_mix_that_flatters_the_flag() -> None:
+def test_same_stage_comparison__sees_through_a_stage_mix_that_flatters_the_flag() -> None:
     # Simpson's paradox: flagged deals sit mostly in the late stage, which wins far more
     # often, so they beat the unflagged ones overall (0.64 vs 0.28) although they do worse
     # than their unflagged peers in each stage (early 0.1 vs 0.2, late 0.7 vs 0.9).
@@ -526,14 +526,21 @@ def test_same_stage_peer_rate__sees_through_a_stage_mix_that_flatters_the_flag()
         ]
     )
     assert hit[flagged].mean() > hit[~flagged].mean()
-    peers = same_stage_peer_rate(flagged, hit, stage)
-    assert peers == pytest.approx((10 * 0.2 + 90 * 0.9) / 100)
-    assert hit[flagged].mean() < peers
+    out = same_stage_comparison(flagged, hit, stage)
+    assert out is not None and out["n"] == 100
+    assert out["rate_unflagged"] == pytest.approx((10 * 0.2 + 90 * 0.9) / 100)
+    assert out["rate_flagged"] == pytest.approx(0.64)
+    assert out["rate_flagged"] < out["rate_unflagged"]
 
 
-def test_same_stage_peer_rate__leaves_out_stages_without_unflagged_deals() -> None:
-    stage = np.array(["a", "a", "b", "b"])
-    flagged = np.array([False, True, True, True])
-    hit = np.array([True, False, False, True])
-    assert same_stage_peer_rate(flagged, hit, stage) == 1.0
-    assert same_stage_peer_rate(np.ones(2, bool), np.ones(2, bool), np.array(["a", "b"])) is None
+def test_same_stage_comparison__compares_only_deals_that_have_peers() -> None:
+    # stage b is all flagged and the last deal has no stage: no peers, left out of both
+    stage = np.array(["a", "a", "b", "b", None], dtype=object)
+    flagged = np.array([False, True, True, True, True])
+    hit = np.array([True, False, False, True, True])
+    assert same_stage_comparison(flagged, hit, stage) == {
+        "n": 1,
+        "rate_flagged": 0.0,
+        "rate_unflagged": 1.0,
+    }
+    assert same_stage_comparison(np.ones(2, bool), np.ones(2, bool), np.array(["a", "b"])) is None
