@@ -30,9 +30,9 @@ content type and body cap, the request goes straight to the endpoint's own code 
 own input model, skipping BentoML's routing, thread hop and response machinery (BentoML's
 timeout, concurrency limit and metrics still wrap it). A body whose leads are all valid
 and carry no activities is parsed straight into the contract's lead records; any other
-body takes the general path (dicts, then validation lead by lead), which reports the
-errors — the results are the same either way. The BentoML endpoint stays: it documents
-the route in ``/docs.json`` and serves it should the guard not.
+body takes the general path (dicts, then the contract's validation, which names every
+bad field of every lead) — the results are the same either way. The BentoML endpoint
+stays: it documents the route in ``/docs.json`` and serves it should the guard not.
 
 Start-up: ``bentoml serve`` imports this module once in its own process and once per
 worker, so the models and their libraries (LightGBM, pandas, scikit-learn, MLflow) are
@@ -51,18 +51,16 @@ import logging
 import threading
 import uuid
 from datetime import date, datetime
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
-from pydantic import Field, ValidationError, create_model
+from pydantic import Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from data_contracts.payloads import ContractRecord
 from data_contracts.vocabulary import Lang
 from models import registry as R
 from serving.guard import STATE, Guard
@@ -246,7 +244,7 @@ class Leadcast:
     def score_validated_body(
         self, args: Any, served: ServedModel[ConversionModel]
     ) -> tuple[int, ScoreResponse | ErrorResponse]:
-        """:meth:`score_body` for a body parsed by :func:`_validated_input` of ``served``
+        """:meth:`score_body` for a body parsed by :func:`_parse_validated` with ``served``
         (every lead already a valid record of its contract)."""
         from serving.lead_scoring import score_validated_leads
 
@@ -424,29 +422,14 @@ def _load_history() -> History | None:
 _SCORE_INPUT: Any = Leadcast.apis["score"].input_spec  # type: ignore[attr-defined]
 
 
-@cache
-def _validated_input(record: type[ContractRecord]) -> Any:
-    """The scoring body with every lead typed as ``record`` (extra fields, nested
-    activities or any invalid value fail it): pydantic parses the JSON straight into the
-    records instead of into dicts validated afterwards, ~2.5× cheaper for a whole batch. It
-    stops at the first bad lead (``fail_fast``): the general path finds every error."""
-    leads = Annotated[list[record], Field(fail_fast=True)]  # type: ignore[valid-type]
-    return create_model("ValidatedScoreInput", __base__=_SCORE_INPUT, leads=(leads, ...))
-
-
 def _parse_validated(raw: bytes, served: ServedModel[ConversionModel]) -> Any | None:
-    """The body parsed into ``served``'s lead records when every lead is valid and the
-    model scores (no rules asked for), else None: the general path takes it (a lead with
-    ``activities`` among them: they are validated per lead there)."""
-    if not served.ready:
-        return None
-    from serving.lead_scoring import lead_record_model
+    """The body parsed into ``served``'s lead records (:func:`serving.lead_scoring.
+    parse_valid_body`), or None: the general path takes it (also when rules are asked
+    for)."""
+    from serving.lead_scoring import parse_valid_body
 
-    try:
-        args = _validated_input(lead_record_model(served)).model_validate_json(raw)
-    except ValidationError:
-        return None
-    return None if args.rules else args
+    args = parse_valid_body(raw, served, _SCORE_INPUT)
+    return None if args is None or args.rules else args
 
 
 async def _send_json(send: Any, status: int, data: bytes) -> None:

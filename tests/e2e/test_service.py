@@ -23,10 +23,13 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from pydantic import BaseModel
 
 from models import registry as R
 from models.bundle import load_bundle
 from models.conversion import ConversionModel
+from serving.lead_scoring import parse_valid_body
+from serving.model_store import ServedModel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -117,6 +120,31 @@ def test_an_all_valid_batch_scores_as_it_would_beside_invalid_records(server, de
         assert (12, "created_at") in {(e["index"], e["field"]) for e in general.json()["errors"]}
     rules = server.post("/v1/leads/score", {"leads": leads, "as_of": AS_OF, "rules": True})
     assert {x["scored_by"] for x in rules.json()["results"]} == {"rules"}
+
+
+def test_only_a_body_of_valid_leads_without_activities_is_parsed_into_records(
+    trained_home, demo_dataset
+) -> None:
+    # the service's typed parse (the fast path of the test above); anything else must be
+    # left to the general path, which reports the errors
+    registry = R.RegistrySettings(home=trained_home)
+    model = ConversionModel.load(R.download_bundle(registry, KIND, 1, trained_home / "typed"))
+    served = ServedModel(KIND, model, 1)
+
+    class Options(BaseModel):
+        reasons: bool = False
+
+    def parse(body: dict[str, Any], to: ServedModel[ConversionModel] = served) -> Any:
+        return parse_valid_body(json.dumps(body).encode(), to, Options)
+
+    leads = _leads(demo_dataset, 3)
+    parsed = parse({"leads": leads, "reasons": True})
+    assert parsed is not None and parsed.reasons and len(parsed.leads) == 3
+    assert parsed.leads[0].lead_id == leads[0]["lead_id"]
+    for odd in ({"activities": []}, {"budget": "lots"}, {"colour": "red"}, {"lead_id": None}):
+        assert parse({"leads": [*leads, {**leads[0], **odd}]}) is None, odd
+    assert parse({"leads": [*leads, 7]}) is None
+    assert parse({"leads": leads}, ServedModel(KIND, None)) is None  # rules serve
 
 
 def test_served_scores_equal_offline_scores(server, trained_home, demo_dataset) -> None:
