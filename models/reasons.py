@@ -192,22 +192,20 @@ def top_reason_dicts(
             found = made[key] = (names[j], *shown[j], value, text_en, text_zh)
         return found
 
-    def both(j: int, raw: float, contribution: float) -> dict[str, Any]:
-        feature, name_en, name_zh, value, text_en, text_zh = parts(j, raw, contribution > 0)
-        return {
-            "feature": feature,
-            "name_en": name_en,
-            "name_zh": name_zh,
-            "value": value,
-            "contribution": contribution,
-            "text_en": text_en,
-            "text_zh": text_zh,
-        }
-
     zh = lang == "zh"
 
-    def one(j: int, raw: float, contribution: float) -> dict[str, Any]:
+    def reason(j: int, raw: float, contribution: float) -> dict[str, Any]:
         feature, name_en, name_zh, value, text_en, text_zh = parts(j, raw, contribution > 0)
+        if lang is None:
+            return {
+                "feature": feature,
+                "name_en": name_en,
+                "name_zh": name_zh,
+                "value": value,
+                "contribution": contribution,
+                "text_en": text_en,
+                "text_zh": text_zh,
+            }
         return {
             "feature": feature,
             "name": name_zh if zh else name_en,
@@ -216,7 +214,6 @@ def top_reason_dicts(
             "text": text_zh if zh else text_en,
         }
 
-    reason = both if lang is None else one
     out: list[dict[str, list[dict[str, Any]]]] = []
     for i in range(contrib.shape[0]):
         pos = [reason(j, v, c) for j, v, c in zip(top[i], top_v[i], top_c[i], strict=True) if c > 0]

@@ -70,8 +70,11 @@ from serving.review_page import review_app
 from serving.settings import ServiceSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from models.close_time import CloseTimeModel
     from models.conversion import ConversionModel
+    from serving.lead_scoring import ScoredBatch
 
 SETTINGS = ServiceSettings()
 logger = logging.getLogger(__name__)
@@ -105,6 +108,18 @@ def _too_many_error(n: int) -> ErrorResponse:
         error="batch_too_large",
         message=f"{n} records in one request; at most {SETTINGS.max_batch} are accepted — "
         "split the batch",
+    )
+
+
+def _score_response(
+    n_leads: int, served: ServedModel[ConversionModel], score: Callable[[], ScoredBatch]
+) -> tuple[int, ScoreResponse | ErrorResponse]:
+    """413 over the batch cap, else 200 with what ``score`` gives and what served it."""
+    if n_leads > SETTINGS.max_batch:
+        return 413, _too_many_error(n_leads)
+    batch = score()
+    return 200, ScoreResponse.model_construct(
+        results=batch.results, errors=batch.errors, serving=served.describe()
     )
 
 
@@ -231,14 +246,13 @@ class Leadcast:
         """The status and body of a scoring request (the endpoint and its direct route)."""
         from serving.lead_scoring import score_leads
 
-        if len(leads) > SETTINGS.max_batch:
-            return 413, _too_many_error(len(leads))
         served = self.conversion
-        batch = score_leads(
-            leads, served, reasons=reasons, rules_requested=rules, as_of=as_of, lang=lang
-        )
-        return 200, ScoreResponse.model_construct(
-            results=batch.results, errors=batch.errors, serving=served.describe()
+        return _score_response(
+            len(leads),
+            served,
+            lambda: score_leads(
+                leads, served, reasons=reasons, rules_requested=rules, as_of=as_of, lang=lang
+            ),
         )
 
     def score_validated_body(
@@ -248,13 +262,12 @@ class Leadcast:
         (every lead already a valid record of its contract)."""
         from serving.lead_scoring import score_validated_leads
 
-        if len(args.leads) > SETTINGS.max_batch:
-            return 413, _too_many_error(len(args.leads))
-        batch = score_validated_leads(
-            args.leads, served, reasons=args.reasons, as_of=args.as_of, lang=args.lang
-        )
-        return 200, ScoreResponse.model_construct(
-            results=batch.results, errors=batch.errors, serving=served.describe()
+        return _score_response(
+            len(args.leads),
+            served,
+            lambda: score_validated_leads(
+                args.leads, served, reasons=args.reasons, as_of=args.as_of, lang=args.lang
+            ),
         )
 
     @bentoml.api(route="/v1/leads/bant")
