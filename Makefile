@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 export LEADCAST_HOME ?= $(CURDIR)/.leadcast
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser demo test test-fast lint format typecheck bench report clean
+.PHONY: help install browser demo test test-fast lint format typecheck bench calibration report clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,9 @@ report: install ## Write the review page of the demo data to report.html (after 
 
 bench: install ## Run the benchmarks; JSON results go to benchmarks/results/
 	$(BIN)/python -m benchmarks.run
+
+calibration: install ## Backtest the forecast on 5 seeds and pool the coverage (about 20 min)
+	$(BIN)/python -m benchmarks.run --only bench_forecast_calibration
 
 clean: ## Remove the virtualenv, caches and the local Leadcast home
 	rm -rf $(VENV) .leadcast .mypy_cache .ruff_cache .pytest_cache test-artifacts

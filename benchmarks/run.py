@@ -1,7 +1,9 @@
 """Run every benchmark, each in its own process, and gather their JSON into ``latest.json``.
 
 Usage: ``python -m benchmarks.run [--only NAME ...] [--quick]``. ``--quick`` shrinks the
-sizes (for trying the harness); the targets in the issues refer to the full sizes.
+sizes (for trying the harness); the targets in the issues refer to the full sizes. The
+studies (``STUDIES``: the forecast's calibration over several seeds, about 20 minutes)
+run only when named with ``--only``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ BENCHMARKS: tuple[str, ...] = (
     "bench_forecast",
     "bench_service",
 )
+#: Measurements too long for every ``make bench`` (run them with ``--only``).
+STUDIES: tuple[str, ...] = ("bench_forecast_calibration",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS + STUDIES, help="run only these")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = parser.parse_args(argv)
     names = args.only or list(BENCHMARKS)

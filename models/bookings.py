@@ -3,8 +3,13 @@ service.
 
 :func:`bookings_forecast` takes loaded contract tables, the close-time model (or ``None``:
 the stage-weighted rule then forecasts and ``method`` says so), and finds the calibration
-(ρ, level) and the confidence statement in the newest backtest of the same data
-(:func:`confidence_record`); the stage-weighted forecast is always reported beside it.
+(ρ, level, and the recalibration of the open deals' chances) and the confidence statement
+in the newest backtest of the same data (:func:`confidence_record`); the stage-weighted
+forecast is always reported beside it.
+
+The recalibration was learnt on the backtest's models, which are retrained at cut-offs
+on less history than the champion: it carries over to the champion only as far as the
+champion errs in the same direction. The backtest's record says how it did there.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from data_contracts import tables as T
 from models import registry as R
 from models.backtest import BacktestSettings
 from models.bundle import fingerprint_frames
+from models.calibration import Calibrator
 from models.close_time import CloseTimeModel
 from models.forecast import (
     DEFAULT_DRAWS,
@@ -28,7 +34,12 @@ from models.forecast import (
     simulate,
     summarize,
 )
-from models.forecast_inputs import model_inputs, snapshot_pipeline, stage_weighted_inputs
+from models.forecast_inputs import (
+    model_inputs,
+    recalibrated,
+    snapshot_pipeline,
+    stage_weighted_inputs,
+)
 from models.stage_weighted import METHOD as STAGE_WEIGHTED
 from models.stage_weighted import stage_win_rates
 
@@ -39,6 +50,7 @@ NO_BACKTEST = "prior: no backtest yet (run `leadcast backtest --data DIR`)"
 CONFIDENCE_KEYS = (
     "n_periods", "coverage_50", "coverage_80", "crps", "mape_p50", "accuracy",
     "crps_skill_vs_baseline", "freq", "first_period", "last_period", "rho", "level",
+    "coverage_check",
 )  # fmt: skip
 _TABLES = ("deals", "stage_history", "activities")
 
@@ -77,10 +89,20 @@ def confidence_record(
             calibration = {
                 "rho": float(summary["rho"]),
                 "level": float(summary.get("level", 1.0)),
+                "recalibration": summary.get("recalibration"),
                 "source": source,
             }
             return confidence, calibration
-    return None, {"rho": RHO_PRIOR, "level": 1.0, "source": NO_BACKTEST}
+    return None, {"rho": RHO_PRIOR, "level": 1.0, "recalibration": None, "source": NO_BACKTEST}
+
+
+def recalibration_of(calibration: dict[str, Any]) -> Calibrator | None:
+    """The Platt calibrator of a backtest's ``recalibration`` record (``{"a", "b",
+    "n_periods", "n_deals"}``; :func:`models.backtest.fit_recalibration`), validated."""
+    record = calibration.get("recalibration")
+    if not record:
+        return None
+    return Calibrator.from_dict({"method": "platt", "a": record["a"], "b": record["b"]})
 
 
 def forecast_report(
@@ -143,16 +165,22 @@ def bookings_forecast(
     snap = snapshot_pipeline(tables, as_of, period, model=model)
     rates = stage_win_rates(tables["deals"], tables["stage_history"], as_of)
     baseline = stage_weighted_inputs(snap, rates)
-    inputs = model_inputs(snap, model, tables) if model is not None else baseline
     confidence: dict[str, Any] | None = None
-    calibration: dict[str, Any] = {"rho": RHO_PRIOR, "level": 1.0, "source": NO_BACKTEST}
+    calibration: dict[str, Any] = {
+        "rho": RHO_PRIOR, "level": 1.0, "recalibration": None, "source": NO_BACKTEST,
+    }  # fmt: skip
     if registry is not None:
         try:
             confidence, calibration = confidence_record(registry, period, data_sha256)
         except Exception as exc:  # the registry is down: forecast without the record
             calibration["source"] += f"; the registry could not be read ({exc.__class__.__name__})"
     if model is None:  # the calibration was measured for the model's forecast, not the rule's
-        calibration = {"rho": 0.0, "level": 1.0, "source": "stage-weighted: independent deals"}
+        calibration = {
+            "rho": 0.0,
+            "level": 1.0,
+            "recalibration": None,
+            "source": "stage-weighted: independent deals",
+        }
         if confidence is not None and confidence.get("baseline"):
             # the record of the forecaster that serves: the backtest's stage-weighted block
             confidence = {
@@ -161,6 +189,12 @@ def bookings_forecast(
                 "forecaster": STAGE_WEIGHTED,
                 "crps_skill_vs_baseline": None,
             }
+    inputs = baseline
+    if model is not None:
+        inputs = model_inputs(snap, model, tables)
+        calibrator = recalibration_of(calibration)
+        if calibrator is not None:
+            inputs = recalibrated(inputs, calibrator)
     report = forecast_report(
         inputs,
         baseline,
@@ -194,4 +228,5 @@ __all__ = [
     "currency_of",
     "data_fingerprint",
     "forecast_report",
+    "recalibration_of",
 ]

@@ -3,10 +3,13 @@
 One path for the live forecast, the backtest and the service: :func:`snapshot_pipeline`
 reads the tables at ``as_of`` (point-in-time deal features from the shared feature
 function), then :func:`model_inputs` gives each open deal its chance of being won inside
-the period from the close-time model's won curve, ``F(end − as_of) − F(start − as_of)``
-(the uncalibrated curve: calibration exists only at 30 / 60 / 90 days, and the backtest
-measures what the curve's level is worth), and :func:`stage_weighted_inputs` gives the
-baseline's weights.
+the period from the close-time model's won curve, ``F(end − as_of) − F(start − as_of)``,
+and :func:`stage_weighted_inputs` gives the baseline's weights.
+
+The curve's own calibration exists only at 30 / 60 / 90 days from a snapshot, not for
+"won inside this period". :func:`recalibrated` maps the chances through a Platt
+calibrator that the backtest fits on what earlier periods' open deals actually did
+(:func:`won_in_period`; :mod:`models.backtest`).
 
 Leakage: open deals are those created before ``as_of`` and not closed by it; ``closed_at``
 and ``outcome`` decide only that (and the closed part of the period, which is known).
@@ -14,7 +17,7 @@ and ``outcome`` decide only that (and the closed part of the period, which is kn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -22,6 +25,7 @@ import pandas as pd
 
 from data_contracts import tables as T
 from features.deal_features import OwnerDealHistory, build_close_time_features, build_deal_features
+from models.calibration import Calibrator
 from models.close_time import CloseTimeModel, open_deals_at
 from models.competing_risks import WEEK_DAYS, curve_at
 from models.forecast import ClosedDeals, ForecastInputs, OpenDeals, Period
@@ -182,6 +186,24 @@ def stage_weighted_inputs(snap: PipelineSnapshot, rates: StageWinRates) -> Forec
     )
 
 
+def recalibrated(inputs: ForecastInputs, calibrator: Calibrator) -> ForecastInputs:
+    """``inputs`` with each open deal's chance mapped through ``calibrator``; deals that
+    cannot be won in the period (chance 0) or are sure (1) keep their chance."""
+    p = inputs.open.p_won
+    q = calibrator.predict(p) if len(p) else p
+    q = np.where(p <= 0, 0.0, np.where(p >= 1, 1.0, q))
+    return replace(inputs, open=replace(inputs.open, p_won=q))
+
+
+def won_in_period(deals: pd.DataFrame, deal_ids: np.ndarray, period: Period) -> np.ndarray:
+    """Per deal id (as in :class:`OpenDeals`), whether the deal was won inside ``period``.
+    Known once the period is over; unknown ids count as not won."""
+    table = deals.assign(_id=deals[T.DEAL_ID].astype("str"))
+    won = table[table[T.OUTCOME].astype("str") == "won"].drop_duplicates("_id")
+    closed = won.set_index("_id")[T.CLOSED_AT].reindex(pd.Index(deal_ids, dtype=object))
+    return ((closed >= period.start) & (closed < period.end)).to_numpy(dtype=bool)
+
+
 def booked(deals: pd.DataFrame, period: Period) -> tuple[float, int]:
     """What was actually booked in ``period``: the sum of recorded amounts of the deals won
     in it, and their number (used by the backtest; needs the period to be over)."""
@@ -200,6 +222,8 @@ __all__ = [
     "PipelineSnapshot",
     "booked",
     "model_inputs",
+    "recalibrated",
     "snapshot_pipeline",
     "stage_weighted_inputs",
+    "won_in_period",
 ]

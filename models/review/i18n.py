@@ -6,7 +6,7 @@ pair with the figures filled in. The page renders both languages and a switch sh
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from data_contracts import vocabulary as V
 from models.review.formatting import money, percent
@@ -185,17 +185,32 @@ def range_sentence(p10: float, p90: float, currency: str) -> Pair:
     )
 
 
-def coverage_sentence(n_periods: int, inside: int, freq: str) -> Pair:
+def coverage_sentence(
+    n_periods: int, inside: int, freq: str, check: dict[str, Any] | None = None
+) -> Pair:
+    """The 80% band's track record; with the backtest's ``coverage_check["80"]``
+    (:func:`models.backtest.coverage_check`) it also says how loosely so few periods pin
+    the rate down."""
     en_unit = "quarter" if freq == "quarter" else "month"
     zh_unit = "个季度" if freq == "quarter" else "个月"
     share = inside / n_periods if n_periods else float("nan")
-    return (
+    en = (
         f"Over the last {n_periods} {en_unit}s, forecast as they were known then, actual "
         f"bookings fell inside the 80% band {inside} times ({percent(share)}; a "
-        "well-calibrated forecast does so about 80% of the time).",
-        f"在过去 {n_periods} {zh_unit}（按当时已知数据预测）中，实际成交有 {inside} 次落在 "
-        f"80% 区间内（{percent(share)}；校准良好的预测约为 80%）。",
+        "well-calibrated forecast does so about 80% of the time)."
     )
+    zh = (
+        f"在过去 {n_periods} {zh_unit}（按当时已知数据预测）中，实际成交有 {inside} 次落在 "
+        f"80% 区间内（{percent(share)}；校准良好的预测约为 80%）。"
+    )
+    if check and check.get("low_95") is not None and check.get("high_95") is not None:
+        low, high = percent(check["low_95"]), percent(check["high_95"])
+        en += (
+            f" From {n_periods} {en_unit}s the true rate can only be placed between {low} "
+            f"and {high} (95% interval)."
+        )
+        zh += f"仅凭 {n_periods} {zh_unit}，真实命中率只能确定在 {low} 到 {high} 之间（95% 区间）。"
+    return en, zh
 
 
 def track_sentence(n_periods: int, inside: int, freq: str) -> Pair:

@@ -22,7 +22,8 @@ fitted on all of them are what `leadcast forecast` and the service use next. Log
 MLflow (experiment leadcast-forecast-backtest) with a fan chart of the bands against the
 actuals.
 
-JSON fields: n_periods, coverage_50, coverage_80, crps, mape_p50, accuracy,
+JSON fields: n_periods, coverage_50, coverage_80,
+coverage_check.{50,80}.{inside,n,low_95,high_95,p_value}, crps, mape_p50, accuracy,
 crps_skill_vs_baseline, rho, level, baseline.{coverage_50,coverage_80,crps,mape_p50,accuracy},
 periods (one record per period), run_id.
 
@@ -92,6 +93,13 @@ def print_backtest(
         row(f"  model, the {warm['n_periods']} periods after calibration warm-up", warm)
     row("stage-weighted baseline", summary["baseline"])
     out.print(table)
+    for level, check in (summary.get("coverage_check") or {}).items():
+        out.print(
+            f"{level}% intervals held {check['inside']} of {check['n']} actuals; from so few "
+            f"periods the true rate lies between {check['low_95']:.0%} and "
+            f"{check['high_95']:.0%} (95% interval; binomial test against {level}%: "
+            f"p = {check['p_value']:.2f})"
+        )
     skill = summary["crps_skill_vs_baseline"]
     if skill is not None:
         out.print(f"CRPS {skill:.0%} lower than the stage-weighted baseline's")

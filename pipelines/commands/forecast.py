@@ -26,7 +26,8 @@ JSON fields: period, as_of, method, fallback_reason, model_version, currency, me
 p50, p90, quantiles, target, p_target, count (the same for won deals, with
 --target-count), breakdown (closed / open_pipeline / new,
 by_stage, by_owner, by_product), drivers (expected, spread, at_risk), baseline,
-calibration (ρ, level and their source), confidence (the backtest record), notes.
+calibration (ρ, level, recalibration of the open deals' chances and their source),
+confidence (the backtest record), notes.
 
 Examples:
   leadcast forecast --data .leadcast/demo-data --period-start 2026-11-01 --period-end 2026-11-30
@@ -134,6 +135,13 @@ def print_forecast(result: dict[str, Any], console: Console | None = None) -> No
             f"(stage-weighted: {_pct(conf['baseline']['accuracy'])}). ρ = {cal['rho']}, "
             f"level = {cal['level']}."
         )
+        if cal.get("recalibration"):
+            r = cal["recalibration"]
+            out.print(
+                f"The open deals' chances are recalibrated, sigmoid({r['a']:.3f}·logit(p) "
+                f"{r['b']:+.3f}), as learnt from {r['n_deals']:,} open deals of the last "
+                f"{r['n_periods']} backtested {conf['freq']}s."
+            )
     else:
         out.print(f"[yellow]Confidence: not backtested yet; ρ = {cal['rho']} ({cal['source']})")
     for note in result["notes"]:

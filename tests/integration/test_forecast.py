@@ -83,6 +83,17 @@ def test_backtest_reports_model_and_baseline_side_by_side(backtested) -> None:
             assert 0.0 <= block[key] <= 1.0
         assert block["crps"] > 0 and block["mape_p50"] >= 0
     assert 0.0 <= bt["rho"] < 1.0 and 0.5 < bt["level"] < 1.5
+    check = bt["coverage_check"]["80"]
+    assert check["n"] == bt["n_periods"] and check["low_95"] <= bt["coverage_80"]
+    # the open deals' chances are recalibrated on earlier periods only: never the first,
+    # and from the period whose past holds enough won deals on
+    recal = bt["recalibration"]
+    assert recal["a"] > 0 and recal["n_periods"] == min(bt["n_periods"], 12)
+    used = [p["recalibration"] is not None for p in bt["periods"]]
+    assert not used[0] and used[-1]
+    assert used == sorted(used)
+    parts = bt["periods"][-1]["parts"]
+    assert parts["open_wins_expected"] != pytest.approx(parts["open_wins_expected_raw"])
     first = bt["periods"][0]
     assert first["as_of"].startswith(first["period_start"])
     # the model's bands are ordered and every period was forecast from earlier data
@@ -116,6 +127,7 @@ def test_forecast_uses_the_model_and_carries_the_backtest(forecast, backtested) 
     assert f["count"]["p10"] <= f["count"]["p50"] <= f["count"]["p90"]
     assert f["calibration"]["rho"] == backtested["rho"]
     assert f["calibration"]["level"] == backtested["level"]
+    assert f["calibration"]["recalibration"] == backtested["recalibration"]
     assert backtested["run_id"] in f["calibration"]["source"]
     conf = f["confidence"]
     assert conf["run_id"] == backtested["run_id"] and conf["same_data"] is True

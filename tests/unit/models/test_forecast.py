@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from models.backtest import BacktestSettings, PeriodForecast, crps_grid, fit_calibration
+from models.backtest import (
+    BacktestSettings,
+    PeriodForecast,
+    coverage_check,
+    crps_grid,
+    fit_calibration,
+    fit_recalibration,
+    summary_metrics,
+)
+from models.calibration import PlattCalibrator, logit, sigmoid
 from models.forecast import (
     ClosedDeals,
     ForecastInputs,
@@ -21,6 +30,7 @@ from models.forecast import (
     simulate,
     summarize,
 )
+from models.forecast_inputs import recalibrated, won_in_period
 
 PERIOD = Period.from_days("2026-11-01", "2026-11-30")
 
@@ -238,3 +248,81 @@ def test_without_the_dependence_term_the_80_interval_under_covers() -> None:
     fitted = np.mean([covered(i, y, rho) for i, y in test_part])
     assert independent < 0.6  # measured: 0.41 on these 200 periods
     assert 0.72 <= fitted <= 0.88  # measured: 0.815 (rho fitted 0.06, the true value)
+
+
+def test_coverage_check_says_how_loosely_few_periods_pin_the_coverage() -> None:
+    """24 of 27 inside an 80% band is no evidence against 80%; 12 of 27 is."""
+    loose = coverage_check(24, 27, 0.8)
+    assert loose["inside"] == 24 and loose["n"] == 27
+    assert loose["low_95"] < 0.8 < loose["high_95"]
+    assert loose["p_value"] == pytest.approx(stats.binomtest(24, 27, 0.8).pvalue)
+    assert loose["p_value"] > 0.3
+    off = coverage_check(12, 27, 0.8)
+    assert off["high_95"] < 0.8 and off["p_value"] < 0.001
+    # many periods pin it down
+    assert coverage_check(800, 1000, 0.8)["high_95"] - 0.8 < 0.03
+
+
+def test_summary_metrics_carry_the_coverage_check() -> None:
+    rows = [
+        {"in_50": i % 2 == 0, "in_80": i % 5 != 0, "crps": 1.0, "ape_p50": None,
+         "accuracy": None, "pit": 0.5}
+        for i in range(20)
+    ]  # fmt: skip
+    s = summary_metrics(rows)
+    assert s["coverage_50"] == 0.5 and s["coverage_80"] == 0.8
+    assert s["coverage_check"]["50"]["inside"] == 10
+    assert s["coverage_check"]["80"]["inside"] == 16
+    assert s["coverage_check"]["80"]["p_value"] == pytest.approx(1.0)
+
+
+def _ended_periods(
+    n_periods: int, n_deals: int, a: float, b: float, seed: int
+) -> list[PeriodForecast]:
+    """Ended periods whose deals win with ``sigmoid(a · logit(raw) + b)``, not ``raw``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_periods):
+        raw = rng.beta(1.0, 3.0, n_deals)
+        won = rng.random(n_deals) < sigmoid(a * logit(raw) + b)
+        inputs = _inputs(raw, np.ones(n_deals))
+        out.append(PeriodForecast(PERIOD, inputs, inputs, 0.0, 0, PERIOD.start, raw_p=raw, won=won))
+    return out
+
+
+def test_recalibration_learns_how_the_chances_were_off_from_earlier_periods() -> None:
+    history = _ended_periods(12, 1000, a=0.8, b=-0.4, seed=3)
+    calibrator = fit_recalibration(history, BacktestSettings())
+    assert calibrator is not None
+    assert calibrator.a == pytest.approx(0.8, abs=0.08)
+    assert calibrator.b == pytest.approx(-0.4, abs=0.1)
+    # only the last calibration_window periods count
+    shifted = _ended_periods(20, 1000, a=1.0, b=1.0, seed=4) + history
+    again = fit_recalibration(shifted, BacktestSettings(calibration_window=12))
+    assert again is not None and again.b == pytest.approx(calibrator.b)
+    # off, or too few wins to learn from
+    assert fit_recalibration(history, BacktestSettings(recalibrate=False)) is None
+    assert fit_recalibration(history[:1], BacktestSettings(min_recalibration_wins=400)) is None
+    assert fit_recalibration([], BacktestSettings()) is None
+
+
+def test_recalibrated_inputs_keep_impossible_and_sure_deals() -> None:
+    p = np.array([0.0, 0.2, 0.5, 1.0])
+    inputs = _inputs(p, np.ones(4))
+    out = recalibrated(inputs, PlattCalibrator(a=1.0, b=-1.0))
+    assert out.open.p_won[0] == 0.0 and out.open.p_won[3] == 1.0
+    assert out.open.p_won[1] == pytest.approx(float(sigmoid(logit(0.2) - 1.0)))
+    assert inputs.open.p_won[1] == 0.2  # the original is untouched
+    assert list(out.open.deal_id) == list(inputs.open.deal_id)
+
+
+def test_won_in_period_reads_each_deals_outcome_by_id() -> None:
+    deals = pd.DataFrame(
+        {
+            "deal_id": ["A", "B", "C", "D"],
+            "outcome": ["won", "won", "lost", "won"],
+            "closed_at": pd.to_datetime(["2026-11-03", "2026-12-02", "2026-11-04", "2026-10-31"]),
+        }
+    )
+    ids = np.array(["D", "C", "B", "A", "Z"], dtype=object)
+    assert won_in_period(deals, ids, PERIOD).tolist() == [False, False, False, True, False]

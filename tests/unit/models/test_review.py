@@ -45,6 +45,10 @@ def test_sentences__fill_in_both_languages() -> None:
     assert "21 times (81%" in en and "26 months" in en
     assert "26 个月" in zh and "21 次" in zh
     assert percent(None) == "—"
+    check = {"low_95": 0.62, "high_95": 0.92}
+    en, zh = coverage_sentence(26, 21, "month", check)
+    assert "between 62% and 92% (95% interval)" in en
+    assert "62% 到 92%" in zh
 
 
 def test_resolve_period__month_and_quarter_hold_as_of_and_custom_needs_both_days() -> None:
