@@ -2,10 +2,10 @@
 
 One backtest has about 27 monthly periods, too few to tell a calibrated forecast from a
 slightly miscalibrated one: its 80% coverage has a 95% interval about 30 points wide
-(:func:`models.backtest.coverage_check`). This study runs the same backtest (default
-settings) on ``leadcast generate --leads 200000 --seed S --end-date 2026-10-31`` for
-several seeds ``S`` — independent histories from the same generator — and pools the
-periods:
+(:func:`models.backtest.coverage_check`). This study runs the backtest that ``leadcast
+backtest`` runs (default settings, the dataset's custom fields as features) on
+``leadcast generate --leads 200000 --seed S --end-date 2026-10-31`` for several seeds
+``S`` — independent histories from the same generator — and pools the periods:
 
 - per seed: the coverages, CRPS skill against the stage-weighted baseline, ρ and level;
 - pooled: the coverage of the 50% and 80% intervals with their binomial check, the
@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.bench_forecast import backtest_like_the_cli
 from benchmarks.harness import Result, timed
-from models.backtest import BacktestSettings, coverage_check, run_backtest
+from models.backtest import BacktestSettings, coverage_check
 from pipelines.demo_crm import GeneratorConfig, generate
 
 END_DATE = date(2026, 10, 31)
@@ -92,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     calibrated_rows: list[dict[str, Any]] = []
     for seed in seeds:
         print(f"seed {seed}: generating {leads:,} leads and backtesting", flush=True)
-        tables = generate(GeneratorConfig(leads=leads, seed=seed, end_date=END_DATE)).tables
+        crm = generate(GeneratorConfig(leads=leads, seed=seed, end_date=END_DATE))
         with timed() as t:
-            result = run_backtest(tables, data_end=end, settings=settings)
+            result = backtest_like_the_cli(crm, end, settings)
         s = result.summary
         rows = [p["model"] for p in result.periods]
         warm = settings.min_periods_for_fit
