@@ -95,8 +95,8 @@ def print_backtest(
     out.print(table)
     for level, check in (summary.get("coverage_check") or {}).items():
         out.print(
-            f"{level}% intervals held {check['inside']} of {check['n']} actuals; from so few "
-            f"periods the true rate lies between {check['low_95']:.0%} and "
+            f"{level}% intervals held {check['inside']} of {check['n']} actuals; from "
+            f"{check['n']} periods the true rate is placed between {check['low_95']:.0%} and "
             f"{check['high_95']:.0%} (95% interval; binomial test against {level}%: "
             f"p = {check['p_value']:.2f})"
         )

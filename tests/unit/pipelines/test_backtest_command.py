@@ -1,0 +1,40 @@
+"""The backtest command's table and the sentences under it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from models.backtest import summary_metrics
+from pipelines.commands.backtest import print_backtest
+
+
+def _rows(n: int, inside_50: int, inside_80: int) -> list[dict[str, object]]:
+    return [
+        {"in_50": i < inside_50, "in_80": i < inside_80, "crps": 2.0, "ape_p50": 0.1,
+         "accuracy": 0.9, "pit": 0.5}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
+    model = summary_metrics(_rows(27, 9, 24))
+    summary = {
+        **model,
+        "after_calibration_warmup": summary_metrics(_rows(21, 8, 18)),
+        "baseline": summary_metrics(_rows(27, 1, 2)) | {"crps": 8.0},
+        "crps_skill_vs_baseline": 0.75,
+        "rho": 0.005,
+        "level": 1.0,
+        "calibration_note": "fitted on earlier periods",
+        "method_note": "backtest models",
+        "freq": "month",
+        "first_period": "2024-08-01",
+        "last_period": "2026-10-31",
+    }
+    console = Console(record=True, width=200)
+    print_backtest(summary, [], "run123", console=console)
+    text = console.export_text()
+    assert "80% intervals held 24 of 27 actuals" in text
+    assert "between 72% and 96% (95% interval; binomial test against 80%: p = 0.34)" in text
+    assert "50% intervals held 9 of 27 actuals" in text
+    assert "CRPS 75% lower" in text and "run123" in text
