@@ -70,7 +70,7 @@ report: install ## Write the review page of the demo data to report.html (after 
 bench: install ## Run the benchmarks; JSON results go to benchmarks/results/
 	$(BIN)/python -m benchmarks.run
 
-calibration: install ## Backtest the forecast on 5 seeds and pool the coverage (about 20 min)
+calibration: install ## Backtest the forecast on 5 seeds and pool the coverage (about 15 min)
 	$(BIN)/python -m benchmarks.run --only bench_forecast_calibration
 
 clean: ## Remove the virtualenv, caches and the local Leadcast home

@@ -15,7 +15,7 @@ backtest`` runs (default settings, the dataset's custom fields as features) on
   uniform) lands both coverages inside the forecast issue's bands (45–55%, 75–85%) on one
   backtest with that many periods — what a single backtest can and cannot show.
 
-No targets are checked: this is a measurement. It takes about 4 minutes per seed on 2
+No targets are checked: this is a measurement. It takes about 3 minutes per seed on 2
 cores (``--quick``: 20,000 leads and two seeds). Not in the default ``make bench``; run it
 with ``make calibration``.
 """

@@ -2,7 +2,7 @@
 
 Usage: ``python -m benchmarks.run [--only NAME ...] [--quick]``. ``--quick`` shrinks the
 sizes (for trying the harness); the targets in the issues refer to the full sizes. The
-studies (``STUDIES``: the forecast's calibration over several seeds, about 20 minutes)
+studies (``STUDIES``: the forecast's calibration over several seeds, about 15 minutes)
 run only when named with ``--only``.
 """
 
