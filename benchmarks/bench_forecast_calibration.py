@@ -33,7 +33,7 @@ import pandas as pd
 
 from benchmarks.bench_forecast import backtest_like_the_cli
 from benchmarks.harness import Result, timed
-from models.backtest import BacktestSettings, coverage_check
+from models.backtest import BacktestSettings, summary_metrics
 from pipelines.demo_crm import GeneratorConfig, generate
 
 END_DATE = date(2026, 10, 31)
@@ -62,21 +62,10 @@ def p_band_if_calibrated(n: int, bands: dict[str, tuple[float, float]] = BANDS) 
 
 
 def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Coverage checks and PIT histogram of pooled period scores."""
-    n = len(rows)
-    pit = np.array([r["pit"] for r in rows])
-    counts, _ = np.histogram(pit, bins=10, range=(0.0, 1.0))
-    return {
-        "n_periods": n,
-        "coverage_50": float(np.mean([r["in_50"] for r in rows])),
-        "coverage_80": float(np.mean([r["in_80"] for r in rows])),
-        "coverage_check": {
-            "50": coverage_check(sum(r["in_50"] for r in rows), n, 0.5),
-            "80": coverage_check(sum(r["in_80"] for r in rows), n, 0.8),
-        },
-        "pit_deciles": counts.tolist(),
-        "mean_pit": float(pit.mean()),
-    }
+    """:func:`models.backtest.summary_metrics` of pooled period scores (coverage with its
+    check, CRPS, MAPE, mean PIT), with the histogram of their PIT values by tenths."""
+    counts, _ = np.histogram([r["pit"] for r in rows], bins=10, range=(0.0, 1.0))
+    return summary_metrics(rows) | {"pit_deciles": counts.tolist()}
 
 
 def main(argv: list[str] | None = None) -> int:

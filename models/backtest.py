@@ -516,7 +516,7 @@ def _assemble(
                     "open_wins": int(item.won.sum()),
                 },
                 "recalibration": (
-                    None if item.recalibration is None else item.recalibration.to_dict()
+                    None if item.recalibration is None else _platt_record(item.recalibration)
                 ),
             }
         )
@@ -543,12 +543,8 @@ def _assemble(
         "recalibration": (
             None
             if calibrator_now is None
-            else {
-                "a": calibrator_now.a,
-                "b": calibrator_now.b,
-                "n_periods": len(window),
-                "n_deals": int(sum(len(h.raw_p) for h in window)),
-            }
+            else _platt_record(calibrator_now)
+            | {"n_periods": len(window), "n_deals": int(sum(len(h.raw_p) for h in window))}
         ),
         "calibration_note": (
             "ρ, level and the recalibration of the open deals' chances of each period "
@@ -569,6 +565,12 @@ def _assemble(
         ),
     }
     return BacktestResult(settings, records, summary, rho_now, level_now, cutoff_info)
+
+
+def _platt_record(calibrator: PlattCalibrator) -> dict[str, float]:
+    """``{"a", "b"}`` of a recalibration (numbers only, so MLflow logs them as metrics;
+    :func:`models.bookings.recalibration_of` rebuilds the calibrator)."""
+    return {"a": calibrator.a, "b": calibrator.b}
 
 
 def _count_score(draws: Draws, actual_count: int) -> dict[str, Any]:

@@ -46,6 +46,10 @@ from models.stage_weighted import stage_win_rates
 #: ρ used before any backtest has measured it (a mild dependence; the output says so).
 RHO_PRIOR = BacktestSettings().rho_prior
 NO_BACKTEST = "prior: no backtest yet (run `leadcast backtest --data DIR`)"
+#: The calibration a forecast uses before any backtest has measured one.
+PRIOR_CALIBRATION: dict[str, Any] = {
+    "rho": RHO_PRIOR, "level": 1.0, "recalibration": None, "source": NO_BACKTEST,
+}  # fmt: skip
 #: Summary keys of a backtest that a forecast carries as its confidence statement.
 CONFIDENCE_KEYS = (
     "n_periods", "coverage_50", "coverage_80", "crps", "mape_p50", "accuracy",
@@ -93,7 +97,7 @@ def confidence_record(
                 "source": source,
             }
             return confidence, calibration
-    return None, {"rho": RHO_PRIOR, "level": 1.0, "recalibration": None, "source": NO_BACKTEST}
+    return None, dict(PRIOR_CALIBRATION)
 
 
 def recalibration_of(calibration: dict[str, Any]) -> Calibrator | None:
@@ -166,9 +170,7 @@ def bookings_forecast(
     rates = stage_win_rates(tables["deals"], tables["stage_history"], as_of)
     baseline = stage_weighted_inputs(snap, rates)
     confidence: dict[str, Any] | None = None
-    calibration: dict[str, Any] = {
-        "rho": RHO_PRIOR, "level": 1.0, "recalibration": None, "source": NO_BACKTEST,
-    }  # fmt: skip
+    calibration = dict(PRIOR_CALIBRATION)
     if registry is not None:
         try:
             confidence, calibration = confidence_record(registry, period, data_sha256)

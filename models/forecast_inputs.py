@@ -190,29 +190,31 @@ def recalibrated(inputs: ForecastInputs, calibrator: Calibrator) -> ForecastInpu
     """``inputs`` with each open deal's chance mapped through ``calibrator``; deals that
     cannot be won in the period (chance 0) or are sure (1) keep their chance."""
     p = inputs.open.p_won
-    q = calibrator.predict(p) if len(p) else p
-    q = np.where(p <= 0, 0.0, np.where(p >= 1, 1.0, q))
+    q = np.where(p <= 0, 0.0, np.where(p >= 1, 1.0, calibrator.predict(p)))
     return replace(inputs, open=replace(inputs.open, p_won=q))
+
+
+def _won_in(deals: pd.DataFrame, period: Period) -> pd.Series:
+    """Which deals were won inside ``period`` (known once it is over)."""
+    closed_at = deals[T.CLOSED_AT]
+    return (
+        (deals[T.OUTCOME].astype("str") == "won")
+        & (closed_at >= period.start)
+        & (closed_at < period.end)
+    )
 
 
 def won_in_period(deals: pd.DataFrame, deal_ids: np.ndarray, period: Period) -> np.ndarray:
     """Per deal id (as in :class:`OpenDeals`), whether the deal was won inside ``period``.
     Known once the period is over; unknown ids count as not won."""
-    table = deals.assign(_id=deals[T.DEAL_ID].astype("str"))
-    won = table[table[T.OUTCOME].astype("str") == "won"].drop_duplicates("_id")
-    closed = won.set_index("_id")[T.CLOSED_AT].reindex(pd.Index(deal_ids, dtype=object))
-    return ((closed >= period.start) & (closed < period.end)).to_numpy(dtype=bool)
+    won_ids = deals.loc[_won_in(deals, period), T.DEAL_ID].astype("str").to_numpy(object)
+    return np.isin(np.asarray(deal_ids, dtype=object), won_ids)
 
 
 def booked(deals: pd.DataFrame, period: Period) -> tuple[float, int]:
     """What was actually booked in ``period``: the sum of recorded amounts of the deals won
     in it, and their number (used by the backtest; needs the period to be over)."""
-    closed_at = deals[T.CLOSED_AT]
-    won = deals[
-        (deals[T.OUTCOME].astype("str") == "won")
-        & (closed_at >= period.start)
-        & (closed_at < period.end)
-    ]
+    won = deals[_won_in(deals, period)]
     return float(np.nansum(won[T.AMOUNT].to_numpy(np.float64, na_value=np.nan))), len(won)
 
 

@@ -25,7 +25,10 @@ def test_p_band_if_calibrated_is_low_on_27_periods() -> None:
 
 
 def test_pooled_counts_pit_deciles() -> None:
-    rows = [{"in_50": True, "in_80": True, "pit": p} for p in (0.05, 0.45, 0.55, 0.95)]
+    rows = [
+        {"in_50": True, "in_80": True, "pit": p, "crps": 1.0, "ape_p50": 0.1, "accuracy": 0.9}
+        for p in (0.05, 0.45, 0.55, 0.95)
+    ]
     out = pooled(rows)
     assert out["pit_deciles"] == [1, 0, 0, 0, 1, 1, 0, 0, 0, 1]
     assert out["coverage_check"]["80"]["inside"] == 4
