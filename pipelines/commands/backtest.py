@@ -17,8 +17,9 @@ from the data as it was then (close-time models retrained on earlier data only, 
 --refit-months), and compares with what was booked. Reports, for the model and the
 stage-weighted baseline side by side: coverage of the 50% and 80% intervals, CRPS, MAPE
 of the P50 and HubSpot's accuracy max(0, 1 − |actual − P50| / actual). The dependence ρ
-and the level (bias correction) of each period are fitted on earlier periods only; those
-fitted on all of them are what `leadcast forecast` and the service use next. Logged to
+and the recalibration of the open deals' chances (the bias correction; a level multiplier
+instead where there is none yet) of each period are fitted on earlier periods only; those
+fitted on the last periods are what `leadcast forecast` and the service use next. Logged to
 MLflow (experiment leadcast-forecast-backtest) with a fan chart of the bands against the
 actuals.
 

@@ -92,6 +92,9 @@ def test_backtest_reports_model_and_baseline_side_by_side(backtested) -> None:
     used = [p["recalibration"] is not None for p in bt["periods"]]
     assert not used[0] and used[-1]
     assert used == sorted(used)
+    # where the chances are recalibrated, that is the bias correction: level 1
+    recalibrated = [p["model"]["level"] for p in bt["periods"] if p["recalibration"] is not None]
+    assert recalibrated and set(recalibrated) == {1.0} and bt["level"] == 1.0
     parts = bt["periods"][-1]["parts"]
     assert parts["open_wins_expected"] != pytest.approx(parts["open_wins_expected_raw"])
     first = bt["periods"][0]

@@ -306,6 +306,25 @@ def test_recalibration_learns_how_the_chances_were_off_from_earlier_periods() ->
     assert fit_recalibration([], BacktestSettings()) is None
 
 
+def test_fit_calibration_leaves_the_level_at_1_where_the_chances_are_recalibrated() -> None:
+    """The level is fitted only without a recalibration; ρ is then fitted at level 1."""
+    settings = BacktestSettings(rho_grid=(0.0, 0.01, 0.05), level_grid=(0.9, 1.0, 1.1))
+    grid = np.array(
+        [[3.0, 2.0, 9.0],
+         [4.0, 1.5, 9.0],  # at level 1 ρ = 0.01 scores best
+         [0.5, 1.8, 9.0]]  # ...but jointly (ρ = 0.05, level 0.9) does
+    )  # fmt: skip
+    history = []
+    for used_level in (1.0, 0.9):
+        inputs = _inputs(np.array([0.5]), np.ones(1))
+        item = PeriodForecast(PERIOD, inputs, inputs, 1.0, 1, PERIOD.start, crps_grid=grid)
+        item.used_level = used_level
+        history.append(item)
+    assert fit_calibration(history, settings, fit_level=False) == (0.01, 1.0)
+    # with the level: the pair's level, and ρ on the forecasts as made (levels 1 and 0.9)
+    assert fit_calibration(history, settings) == (0.05, 0.9)
+
+
 def test_recalibrated_inputs_keep_impossible_and_sure_deals() -> None:
     p = np.array([0.0, 0.2, 0.5, 1.0])
     inputs = _inputs(p, np.ones(4))
