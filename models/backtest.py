@@ -103,7 +103,16 @@ class BacktestSettings(BaseModel):
     draws: int = Field(default=4000, ge=100)
     rho_grid: tuple[float, ...] = DEFAULT_RHO_GRID
     level_grid: tuple[float, ...] = DEFAULT_LEVEL_GRID
-    rho_prior: float = Field(default=0.02, ge=0, lt=1)
+    rho_prior: float = Field(
+        default=0.005,
+        ge=0,
+        lt=1,
+        description=(
+            "ρ until min_periods_for_fit periods have ended: the upper quartile of the ρ "
+            "fitted after the warm-up on four development histories (median 0.002), wide "
+            "on purpose because the first periods' models are young"
+        ),
+    )
     min_periods_for_fit: int = Field(default=6, ge=1)
     calibration_window: int = Field(
         default=12,
