@@ -37,9 +37,10 @@ from models.backtest import BacktestSettings, summary_metrics
 from pipelines.demo_crm import GeneratorConfig, generate
 
 END_DATE = date(2026, 10, 31)
-#: Seed 7 is the forecast issue's acceptance data; the others were never used while the
-#: forecast was developed (seeds 11, 13, 17 and 19 were: the recalibration was chosen on
-#: them), so the pooled figures are held out.
+#: Seed 7 is the forecast issue's acceptance data. Changes to the forecast are chosen on
+#: seeds 11, 13, 17 and 19 only; these five were first run after the recalibration had been
+#: chosen, and the study's earlier results were known when the prior ρ was lowered, so
+#: ``--seeds`` with seeds no run has used gives the cleanest held-out figures.
 SEEDS = (7, 23, 29, 31, 37)
 #: The forecast issue's acceptance bands for the coverage of the 50% and 80% intervals.
 BANDS = {"50": (0.45, 0.55), "80": (0.75, 0.85)}

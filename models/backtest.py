@@ -412,6 +412,12 @@ def fit_calibration(
     return float(settings.rho_grid[int(np.argmin(as_made))]), float(levels[j])
 
 
+def _ended(items: list[PeriodForecast], at: pd.Timestamp) -> list[PeriodForecast]:
+    """The periods of ``items`` that were over by ``at``: all that a forecast made at ``at``
+    may learn from."""
+    return [h for h in items if h.period.end <= at]
+
+
 def _nearest(levels: list[float], level: float) -> int:
     """Index of the grid level nearest ``level`` (the level itself when on the grid)."""
     return int(np.argmin(np.abs(np.asarray(levels) - level)))
@@ -469,8 +475,7 @@ def run_backtest(
         actual, actual_count = booked(deals, period)
         m_inputs = model_inputs(snap, model, tables, new_settings=settings.new_deals)
         raw_p = m_inputs.open.p_won
-        ended = [h for h in items if h.period.end <= as_of]
-        calibrator = fit_recalibration(ended, settings)
+        calibrator = fit_recalibration(_ended(items, as_of), settings)
         if calibrator is not None:
             m_inputs = recalibrated(m_inputs, calibrator)
         item = PeriodForecast(
@@ -496,8 +501,8 @@ def _assemble(
     items: list[PeriodForecast], settings: BacktestSettings, cutoff_info: list[dict[str, Any]]
 ) -> BacktestResult:
     records, model_rows, base_rows = [], [], []
-    for k, item in enumerate(items):
-        past = [h for h in items[:k] if h.period.end <= item.period.start]
+    for item in items:
+        past = _ended(items, item.period.start)
         rho, level = (
             fit_calibration(past, settings, fit_level=item.recalibration is None)
             if len(past) >= settings.min_periods_for_fit
