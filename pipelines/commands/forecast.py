@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 EPILOG = """\
 Bookings of the period = deals already won in it + open deals won in it (each with its
 chance from the deal-close-time champion) + deals not created yet that will be created
-and won in it (a seasonal creation-rate model and recent won amounts). A Monte Carlo with
+and won in it (a creation-rate model: the recent level until two years of history, then
+trend, weekday and month terms; and recent won amounts). A Monte Carlo with
 a shared period factor gives the mean, P10 / P50 / P90, any --quantile and, with
 --target, the chance to reach it; the factor's strength and the confidence record come
 from the newest `leadcast backtest` of the same data. Without a close-time champion the

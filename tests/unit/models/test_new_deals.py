@@ -60,6 +60,46 @@ def test_creation_rate_recovers_the_weekday_pattern() -> None:
     assert rate[~weekday].mean() == pytest.approx(1.0, rel=0.25)
 
 
+def _created_only(daily_rate: np.ndarray, days: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
+    """Open deals created at Poisson(``daily_rate``) a day (nothing closed yet)."""
+    counts = np.random.default_rng(seed).poisson(daily_rate)
+    created = pd.Series(np.repeat(days.to_numpy(), counts)) + pd.Timedelta(hours=10)
+    n = len(created)
+    return _deals(created, pd.Series([pd.NaT] * n), ["open"] * n, np.full(n, 100.0))
+
+
+def test_a_short_history_that_starts_with_a_ramp_up_gets_the_recent_level() -> None:
+    """300 days: creations ramp from 1 to 12 a day over the first 150, then stay at 12.
+    With under two years no trend is extrapolated: the forecast is the recent level. A
+    log-linear trend fitted through the ramp would forecast well above 12 a day."""
+    days = pd.date_range(end=AS_OF - pd.Timedelta(days=1), periods=300)
+    deals = _created_only(np.minimum(1.0 + 11.0 * np.arange(300) / 150, 12.0), days, 1)
+    future, rate, detail = creation_rate(
+        deals, AS_OF, AS_OF + pd.Timedelta(days=28), NewDealSettings()
+    )
+    assert len(future) == 28 and detail["fit"] == "recent level with weekday terms"
+    assert detail["fit_days"] == 91 and "under the 730" in detail["why"]
+    assert rate.mean() == pytest.approx(12.0, rel=0.1)
+
+
+def test_two_years_of_history_fit_the_month_of_year() -> None:
+    """Three years at 6 a day, 12 a day every December: from two years of history on, the
+    month terms carry the December peak into the forecast of December (and no trend)."""
+    days = pd.date_range(end=AS_OF - pd.Timedelta(days=1), periods=3 * 365)
+    deals = _created_only(np.where(days.month == 12, 12.0, 6.0), days, 2)
+    until = AS_OF + pd.Timedelta(days=61)  # November and December
+    future, rate, detail = creation_rate(deals, AS_OF, until, NewDealSettings())
+    assert detail["fit"] == "trend, weekday and month terms" and detail["fit_days"] == 730
+    assert detail["trend_per_year"] == pytest.approx(0.0, abs=0.1)
+    december = future.month == 12
+    assert rate[december].mean() == pytest.approx(12.0, rel=0.1)
+    assert rate[~december].mean() == pytest.approx(6.0, rel=0.1)
+    # told to wait for more history than it has, it forecasts the recent level instead
+    _, level, detail = creation_rate(deals, AS_OF, until, NewDealSettings(season_days=800))
+    assert detail["fit"] == "recent level with weekday terms"
+    assert level.mean() == pytest.approx(6.0, rel=0.1)
+
+
 def test_new_deal_law_counts_the_wins_that_land_inside_the_period() -> None:
     deals = _poisson_history()
     period = Period.from_days("2026-11-01", "2026-11-30")
