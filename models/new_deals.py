@@ -69,9 +69,13 @@ class NewDealSettings(BaseModel):
     alpha: float = Field(default=1e-4, ge=0, description="ridge penalty of the Poisson GLM")
 
 
+#: Column of the trend in the seasonal design: after the six weekday columns.
+_TREND_COLUMN: Final = 6
+
+
 def _design(days: pd.DatetimeIndex, origin: pd.Timestamp, seasonal: bool) -> np.ndarray:
     """Weekday one-hot (Monday dropped) and, when ``seasonal``, the trend (years from
-    ``origin``) and month one-hot (January dropped)."""
+    ``origin``, column ``_TREND_COLUMN``) and month one-hot (January dropped)."""
     weekday = days.day_of_week.to_numpy()
     cols = [(weekday[:, None] == np.arange(1, 7)[None, :]).astype(np.float64)]
     if seasonal:
@@ -119,11 +123,11 @@ def creation_rate(
         "history_days": history_days,
         "fit": "trend, weekday and month terms" if seasonal else "recent level with weekday terms",
         "fit_days": len(days),
-        "mean_daily_history": float(counts.mean()),
+        "mean_daily_history": float(counts.mean()),  # over the fit_days
         "mean_daily_forecast": float(rate.mean()) if len(rate) else 0.0,
     }
     if seasonal:
-        detail["trend_per_year"] = float(math.exp(glm.coef_[6]) - 1.0)
+        detail["trend_per_year"] = float(math.exp(glm.coef_[_TREND_COLUMN]) - 1.0)
     else:
         detail["why"] = (
             f"{history_days} days of history, under the {settings.season_days} a trend and a "
