@@ -16,7 +16,8 @@ Run it with ``leadcast serve`` (or ``bentoml serve serving.service:Leadcast``). 
 - ``POST /v1/models/reload`` — pick up newly promoted champions (the old models serve
   until the new ones are loaded and verified);
 - ``GET /v1/models`` — what serves each kind (version, source, training window,
-  metrics) and the registry's versions with their promotion history;
+  metrics), the registry's versions with their promotion history, and the process id of
+  the worker that answered (``worker_pid``: with several workers, which one says so);
 - ``GET /ui`` — the managers' forecast review page (:mod:`serving.review_page`);
 - BentoML's ``/livez``, ``/metrics``, ``/docs.json``; ``/readyz`` answers with JSON
   details (see :mod:`serving.guard`).
@@ -48,6 +49,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import threading
 import uuid
 from datetime import date, datetime
@@ -195,7 +197,8 @@ class Leadcast:
             "serving": {
                 CONVERSION: self.conversion.describe(),
                 CLOSE_TIME: self.close_time.describe(),
-            }
+            },
+            "worker_pid": os.getpid(),
         }
         try:
             report["registry"] = {
