@@ -95,14 +95,13 @@ def creation_rate(
     first = (as_of - settings.lookback_days * _DAY).normalize()
     created = deals[T.CREATED_AT]
     seen = created[(created >= first) & (created < as_of)]
+    future = pd.date_range(as_of.normalize(), until - _DAY, freq="D")
     if seen.empty:
-        future = pd.date_range(as_of.normalize(), until - _DAY, freq="D")
         return future, np.zeros(len(future)), {"fitted": False, "why": "no deals created"}
     first = max(first, seen.min().normalize())
     last_full = as_of.normalize()  # days before as_of's own day are complete
     days = pd.date_range(first, last_full - _DAY, freq="D")
     if len(days) < 28:
-        future = pd.date_range(as_of.normalize(), until - _DAY, freq="D")
         rate = np.full(len(future), len(seen) / max((as_of - first) / _DAY, 1.0))
         return future, rate, {"fitted": False, "why": "under 28 days of history: flat rate"}
     counts = (
@@ -114,7 +113,6 @@ def creation_rate(
         days, counts = days[-settings.level_days :], counts[-settings.level_days :]
     glm = PoissonRegressor(alpha=settings.alpha, max_iter=1000)
     glm.fit(_design(days, as_of, seasonal), counts)
-    future = pd.date_range(as_of.normalize(), until - _DAY, freq="D")
     rate = glm.predict(_design(future, as_of, seasonal)) if len(future) else np.zeros(0)
     if len(future):
         rate[0] *= 1.0 - (as_of - as_of.normalize()) / _DAY
