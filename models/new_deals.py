@@ -11,8 +11,9 @@ Three pieces, each fitted only on what is known at ``as_of``:
   and a history that starts with a ramp-up (deals still being created from the first
   leads) turns that slope into a wild trend; Prophet turns its yearly seasonality on
   after two years for the same reason. On four generated development histories the
-  trend-and-season fit over less than two years over-forecast next month's creations by
-  29% on average (mean absolute log error 0.33); the recent level was 3% under (0.09).
+  trend-and-season fit over less than two years over-forecast next month's creations (mean
+  log error +0.29, about a third too many; mean absolute 0.33); the recent level was 3%
+  under (−0.03; mean absolute 0.09).
 - **time to win from creation** — the Aalen–Johansen won incidence ``g(d)`` of deals
   created in the last ``cohort_days``, censored at ``as_of`` (deals still open are not
   counted as lost); a deal created on day ``t`` wins inside ``[start, end)`` with
