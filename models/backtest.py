@@ -43,7 +43,9 @@ actually had. Pure logic (no files, no MLflow): tables in, a :class:`BacktestRes
 Metrics, model and stage-weighted baseline side by side: coverage of the central 50% and
 80% intervals (with how loosely the number of periods pins them down,
 :func:`coverage_check`), CRPS (``scoringrules``), MAPE of the P50, and HubSpot's forecast
-accuracy ``max(0, 1 − |actual − P50| / actual)``.
+accuracy ``max(0, 1 − |actual − P50| / actual)``. Per part (``parts_actual``): what the open
+pipeline and the new deals were forecast to book in all periods together (the means),
+against what they booked, so a bias can be traced to the part that carries it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from models.deal_snapshots import DealSnapshotSettings, follow_up, open_deal_sna
 from models.forecast import Draws, ForecastInputs, Period, simulate
 from models.forecast_inputs import (
     booked,
+    booked_by_part,
     model_inputs,
     recalibrated,
     snapshot_pipeline,
@@ -143,6 +146,9 @@ class PeriodForecast:
     actual: float
     actual_count: int
     cutoff: pd.Timestamp
+    #: the actual bookings split as the forecast is: closed / open / new (see
+    #: :func:`~models.forecast_inputs.booked_by_part`)
+    actual_parts: dict[str, float] = field(default_factory=dict)
     #: scaled CRPS of every (ρ, level) of the grids, shape (len(rho_grid), len(level_grid))
     crps_grid: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     scale: float = 1.0
@@ -485,6 +491,7 @@ def run_backtest(
             actual=actual,
             actual_count=actual_count,
             cutoff=model_cutoff,
+            actual_parts=booked_by_part(deals, period, as_of),
             raw_p=raw_p,
             won=won_in_period(deals, m_inputs.open.deal_id, period),
             recalibration=calibrator,
@@ -533,6 +540,9 @@ def _assemble(
                     "closed": draws.closed_amount,
                     "open_mean": float(draws.open_amount.mean()),
                     "new_mean": float(draws.new_amount.mean()),
+                    # what each part actually booked (closed is known: the same)
+                    "open_actual": item.actual_parts["open"],
+                    "new_actual": item.actual_parts["new"],
                     "n_open_deals": len(item.model_inputs.open.deal_id),
                     # expected open-deal wins before / after recalibration, and the wins
                     "open_wins_expected_raw": float(item.raw_p.sum()),
@@ -551,6 +561,9 @@ def _assemble(
         else (settings.rho_prior, 1.0)
     )
     window = items[-settings.calibration_window :]
+    parts_actual = {
+        part: _part_record(records, f"{part}_mean", f"{part}_actual") for part in ("open", "new")
+    }
     model_summary = summary_metrics(model_rows)
     base_summary = summary_metrics(base_rows)
     fitted = [r for r, it in zip(model_rows, items, strict=True) if it.calibrated]
@@ -562,6 +575,7 @@ def _assemble(
         "crps_skill_vs_baseline": (
             1.0 - model_summary["crps"] / base_summary["crps"] if base_summary["crps"] else None
         ),
+        "parts_actual": parts_actual,
         "rho": rho_now,
         "level": level_now,
         "recalibration": (
@@ -590,6 +604,18 @@ def _assemble(
         ),
     }
     return BacktestResult(settings, records, summary, rho_now, level_now, cutoff_info)
+
+
+def _part_record(records: list[dict[str, Any]], mean_key: str, actual_key: str) -> dict[str, Any]:
+    """Over all periods, a part's forecast mean, what it actually booked, and their ratio
+    (``None`` when nothing was forecast): which part of the forecast runs high or low."""
+    forecast = float(sum(r["parts"][mean_key] for r in records))
+    actual = float(sum(r["parts"][actual_key] for r in records))
+    return {
+        "forecast": forecast,
+        "actual": actual,
+        "actual_over_forecast": actual / forecast if forecast > 0 else None,
+    }
 
 
 def _platt_record(calibrator: PlattCalibrator) -> dict[str, float]:

@@ -218,11 +218,30 @@ def booked(deals: pd.DataFrame, period: Period) -> tuple[float, int]:
     return float(np.nansum(won[T.AMOUNT].to_numpy(np.float64, na_value=np.nan))), len(won)
 
 
+def booked_by_part(deals: pd.DataFrame, period: Period, as_of: pd.Timestamp) -> dict[str, float]:
+    """What ``period`` actually booked, split as the forecast made at ``as_of`` splits it:
+    ``closed`` (won in the period at or before ``as_of``, as :func:`snapshot_pipeline`
+    counts it), ``open`` (won later by deals created before ``as_of``: the open pipeline
+    then) and ``new`` (won by deals created at or after ``as_of``). The parts add up to
+    :func:`booked`'s sum. Needs the period to be over."""
+    won = deals[_won_in(deals, period)]
+    amount = won[T.AMOUNT].to_numpy(np.float64, na_value=np.nan)
+    at = np.datetime64(pd.Timestamp(as_of).to_datetime64(), "us")
+    closed = won[T.CLOSED_AT].to_numpy("datetime64[us]") <= at
+    created = won[T.CREATED_AT].to_numpy("datetime64[us]") < at
+    return {
+        "closed": float(np.nansum(amount[closed])),
+        "open": float(np.nansum(amount[~closed & created])),
+        "new": float(np.nansum(amount[~closed & ~created])),
+    }
+
+
 __all__ = [
     "MODEL_METHOD",
     "ForecastWindowError",
     "PipelineSnapshot",
     "booked",
+    "booked_by_part",
     "model_inputs",
     "recalibrated",
     "snapshot_pipeline",

@@ -26,7 +26,9 @@ actuals.
 JSON fields: n_periods, coverage_50, coverage_80,
 coverage_check.{50,80}.{inside,n,low_95,high_95,p_value}, crps, mape_p50, accuracy,
 crps_skill_vs_baseline, rho, level, baseline.{coverage_50,coverage_80,crps,mape_p50,accuracy},
-periods (one record per period), run_id.
+parts_actual.{open,new}.{forecast,actual,actual_over_forecast} (all periods together),
+periods (one record per period, with parts.{open_mean,open_actual,new_mean,new_actual}),
+run_id.
 
 Examples:
   leadcast backtest --data .leadcast/demo-data
@@ -104,6 +106,17 @@ def print_backtest(
     skill = summary["crps_skill_vs_baseline"]
     if skill is not None:
         out.print(f"CRPS {skill:.0%} lower than the stage-weighted baseline's")
+    for part, name in (
+        ("open", "Deals open at each period's start"),
+        ("new", "Deals created inside each period"),
+    ):
+        record = (summary.get("parts_actual") or {}).get(part)
+        if record and record["actual_over_forecast"] is not None:
+            out.print(
+                f"{name} booked {record['actual']:,.0f} in all periods together: "
+                f"{record['actual_over_forecast']:.0%} of their forecast mean "
+                f"{record['forecast']:,.0f}"
+            )
     out.print(f"ρ = {summary['rho']}, level = {summary['level']}: {summary['calibration_note']}")
     out.print(summary["method_note"])
     out.print(f"logged to MLflow run {run_id}")

@@ -97,6 +97,19 @@ def test_backtest_reports_model_and_baseline_side_by_side(backtested) -> None:
     assert recalibrated and set(recalibrated) == {1.0} and bt["level"] == 1.0
     parts = bt["periods"][-1]["parts"]
     assert parts["open_wins_expected"] != pytest.approx(parts["open_wins_expected_raw"])
+    # what was booked, split as the forecast is: the parts add up to each period's actual,
+    # and the summary holds them over all periods beside the forecast means
+    for p in bt["periods"]:
+        split = p["parts"]["closed"] + p["parts"]["open_actual"] + p["parts"]["new_actual"]
+        assert split == pytest.approx(p["actual"])
+    for part in ("open", "new"):
+        record = bt["parts_actual"][part]
+        assert record["actual"] == pytest.approx(
+            sum(p["parts"][f"{part}_actual"] for p in bt["periods"])
+        )
+        assert record["actual_over_forecast"] == pytest.approx(
+            record["actual"] / record["forecast"]
+        )
     first = bt["periods"][0]
     assert first["as_of"].startswith(first["period_start"])
     # the model's bands are ordered and every period was forecast from earlier data

@@ -30,6 +30,10 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
         "freq": "month",
         "first_period": "2024-08-01",
         "last_period": "2026-10-31",
+        "parts_actual": {
+            "open": {"forecast": 2e9, "actual": 1.9e9, "actual_over_forecast": 0.95},
+            "new": {"forecast": 1e8, "actual": 1.1e8, "actual_over_forecast": 1.1},
+        },
     }
     console = Console(record=True, width=200)
     print_backtest(summary, [], "run123", console=console)
@@ -38,3 +42,8 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
     assert "between 72% and 96% (95% interval; binomial test against 80%: p = 0.34)" in text
     assert "50% intervals held 9 of 27 actuals" in text
     assert "CRPS 75% lower" in text and "run123" in text
+    assert (
+        "Deals open at each period's start booked 1,900,000,000 in all periods together: "
+        "95% of their forecast mean 2,000,000,000" in text
+    )
+    assert "Deals created inside each period booked 110,000,000" in text and "110%" in text
