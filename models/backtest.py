@@ -26,7 +26,12 @@ actually had. Pure logic (no files, no MLflow): tables in, a :class:`BacktestRes
   chances. Hundreds of deal outcomes per period make it far steadier than the level,
   which learns from one number per period; it is on as soon as the ended periods hold
   ``min_recalibration_wins`` won and as many not-won deals (on 200,000 leads: from the
-  second month).
+  second month). The first period has no ended period: it is recalibrated on the period
+  just before it, forecast by its own model, when that lies inside the model's validation
+  window, whose outcomes the model was not trained on (:func:`first_recalibration`).
+  Without it the first period was over-forecast on 13 of 14 generated histories; with it,
+  on four development histories, its PIT went from 0.15–0.32 to 0.30–0.40 and the mean
+  CRPS of all periods from 4.81M to 4.74M.
 - **Calibration**: the dependence ``ρ`` (:mod:`models.forecast`), fitted for period ``k``
   on the last ``calibration_window`` periods that ended by ``k``'s ``as_of`` by the lowest
   mean CRPS (each divided by that period's forecast mean, which does not depend on ρ, so
@@ -162,6 +167,9 @@ class PeriodForecast:
     won: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     #: the recalibration applied to ``model_inputs`` (``None``: none yet)
     recalibration: PlattCalibrator | None = None
+    #: what it learned from: "ended periods" or "the period before, in the model's
+    #: validation window" (the first period)
+    recalibrated_on: str | None = None
 
 
 @dataclass
@@ -382,10 +390,43 @@ def fit_recalibration(
     ``None`` when recalibration is off or fewer than ``min_recalibration_wins`` won or
     not-won deals are there."""
     window = history[-settings.calibration_window :]
-    if not settings.recalibrate or not window:
+    if not window:
         return None
-    p = np.concatenate([h.raw_p for h in window])
-    y = np.concatenate([h.won for h in window])
+    return _fit_recalibration_on(
+        np.concatenate([h.raw_p for h in window]), np.concatenate([h.won for h in window]), settings
+    )
+
+
+def first_recalibration(
+    tables: dict[str, pd.DataFrame],
+    model: CloseTimeModel,
+    owner_deals: OwnerDealHistory,
+    period: Period,
+    validation_start: pd.Timestamp,
+    settings: BacktestSettings,
+) -> PlattCalibrator | None:
+    """The recalibration of the first period, which has no ended period to learn from:
+    fitted on the period of the same length that ends at ``period.start`` (its open deals'
+    chances from ``model``, against whether they were won inside it), when that period
+    starts inside the model's validation window (at or after ``validation_start``). The
+    model was trained on outcomes censored at ``validation_start``, so these outcomes are
+    new to it (they only stopped its boosting early). ``None`` when it starts earlier or
+    the rules of :func:`fit_recalibration` say so."""
+    step = pd.DateOffset(months=1 if settings.freq == "month" else 3)
+    before = Period(period.start - step, period.start)
+    if before.start < validation_start:
+        return None
+    snap = snapshot_pipeline(tables, before.start, before, model=model, owner_deals=owner_deals)
+    inputs = model_inputs(snap, model, tables, new_settings=settings.new_deals)
+    won = won_in_period(tables["deals"], inputs.open.deal_id, before)
+    return _fit_recalibration_on(inputs.open.p_won, won, settings)
+
+
+def _fit_recalibration_on(
+    p: np.ndarray, y: np.ndarray, settings: BacktestSettings
+) -> PlattCalibrator | None:
+    if not settings.recalibrate:
+        return None
     keep = (p > 0) & (p < 1)
     wins = int(y[keep].sum())
     if min(wins, int(keep.sum()) - wins) < settings.min_recalibration_wins:
@@ -481,7 +522,13 @@ def run_backtest(
         actual, actual_count = booked(deals, period)
         m_inputs = model_inputs(snap, model, tables, new_settings=settings.new_deals)
         raw_p = m_inputs.open.p_won
-        calibrator = fit_recalibration(_ended(items, as_of), settings)
+        ended = _ended(items, as_of)
+        if ended:
+            calibrator, source = fit_recalibration(ended, settings), "ended periods"
+        else:
+            valid_start = model_cutoff - settings.validation_days * _DAY
+            calibrator = first_recalibration(tables, model, owners, period, valid_start, settings)
+            source = "the period before, in the model's validation window"
         if calibrator is not None:
             m_inputs = recalibrated(m_inputs, calibrator)
         item = PeriodForecast(
@@ -495,6 +542,7 @@ def run_backtest(
             raw_p=raw_p,
             won=won_in_period(deals, m_inputs.open.deal_id, period),
             recalibration=calibrator,
+            recalibrated_on=None if calibrator is None else source,
         )
         item.scale = max(
             float(simulate(m_inputs, rho=0.0, draws=settings.draws).amount.mean()), 1.0
@@ -552,6 +600,7 @@ def _assemble(
                 "recalibration": (
                     None if item.recalibration is None else _platt_record(item.recalibration)
                 ),
+                "recalibrated_on": item.recalibrated_on,
             }
         )
     calibrator_now = fit_recalibration(items, settings)
@@ -588,8 +637,9 @@ def _assemble(
             "ρ, the recalibration of the open deals' chances and, for periods without a "
             "recalibration, the level of each period fitted on the periods before it only "
             f"(at most {settings.calibration_window}; the prior ρ {settings.rho_prior} and "
-            f"level 1 until {settings.min_periods_for_fit} have ended, no recalibration in "
-            "the first; level 1 where the chances are recalibrated); ρ "
+            f"level 1 until {settings.min_periods_for_fit} have ended; the first period's "
+            "recalibration fitted on the period before it, inside its model's validation "
+            "window; level 1 where the chances are recalibrated); ρ "
             f"{rho_now}, level {level_now} and the recalibration for new forecasts fitted on "
             f"the last {len(window)} periods"
         ),

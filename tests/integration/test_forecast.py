@@ -85,13 +85,17 @@ def test_backtest_reports_model_and_baseline_side_by_side(backtested) -> None:
     assert 0.0 <= bt["rho"] < 1.0 and 0.5 < bt["level"] < 1.5
     check = bt["coverage_check"]["80"]
     assert check["n"] == bt["n_periods"] and check["low_95"] <= bt["coverage_80"]
-    # the open deals' chances are recalibrated on earlier periods only: never the first,
-    # and from the period whose past holds enough won deals on
+    # the open deals' chances are recalibrated on earlier periods only: the first on the
+    # month before it, the others on ended periods, from the one whose past holds enough
+    # won deals on (the demo's month before the first holds too few; see the no-peeking
+    # test for a first period that is recalibrated)
     recal = bt["recalibration"]
     assert recal["a"] > 0 and recal["n_periods"] == min(bt["n_periods"], 12)
-    used = [p["recalibration"] is not None for p in bt["periods"]]
-    assert not used[0] and used[-1]
-    assert used == sorted(used)
+    sources = [p["recalibrated_on"] for p in bt["periods"]]
+    assert sources[0] is None
+    used = [s is not None for s in sources]
+    assert used[-1] and used == sorted(used)
+    assert set(sources) <= {None, "ended periods"}
     # where the chances are recalibrated, that is the bias correction: level 1
     recalibrated = [p["model"]["level"] for p in bt["periods"] if p["recalibration"] is not None]
     assert recalibrated and set(recalibrated) == {1.0} and bt["level"] == 1.0
@@ -198,11 +202,18 @@ def test_backtest_never_peeks_past_the_forecast_date(demo_dataset: Path) -> None
     tables, _, _, data_end, _ = load_dataset(demo_dataset)
     cut = pd.Timestamp("2025-09-01")
     settings = BacktestSettings(
-        draws=300, rho_grid=(0.0, 0.02, 0.08), level_grid=(0.9, 1.0, 1.1), min_periods_for_fit=3
+        draws=300,
+        rho_grid=(0.0, 0.02, 0.08),
+        level_grid=(0.9, 1.0, 1.1),
+        min_periods_for_fit=3,
+        min_recalibration_wins=5,  # so the first period is recalibrated on the month before
     )
     full = run_backtest(tables, data_end=data_end, settings=settings)
     known = run_backtest(_as_known_at(tables, cut), data_end=cut, settings=settings)
     assert len(known.periods) >= 6
+    first = full.periods[0]
+    assert first["recalibrated_on"] == "the period before, in the model's validation window"
+    assert first["recalibration"] == known.periods[0]["recalibration"]
     for a, b in zip(known.periods, full.periods, strict=False):
         assert a["period_start"] == b["period_start"]
         for key in ("p10", "p50", "p90", "rho", "level"):
