@@ -86,6 +86,9 @@ from models.risk_flags import RiskFlagConfig, fit_stage_dwell, load_risk_flag_co
 from models.stage_weighted import stage_win_rates
 
 Freq = Literal["month", "quarter"]
+#: What a period's recalibration learned from (its record's ``recalibrated_on``).
+FROM_ENDED_PERIODS: Final = "ended periods"
+FROM_PERIOD_BEFORE: Final = "the period before, in the model's validation window"
 #: Quantile levels kept per period (the 50% and 80% central intervals and the median).
 LEVELS: Final[tuple[float, ...]] = (0.1, 0.25, 0.5, 0.75, 0.9)
 DEFAULT_RHO_GRID: Final[tuple[float, ...]] = (
@@ -167,8 +170,8 @@ class PeriodForecast:
     won: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     #: the recalibration applied to ``model_inputs`` (``None``: none yet)
     recalibration: PlattCalibrator | None = None
-    #: what it learned from: "ended periods" or "the period before, in the model's
-    #: validation window" (the first period)
+    #: what it learned from: :data:`FROM_ENDED_PERIODS` or, for the first period,
+    #: :data:`FROM_PERIOD_BEFORE`
     recalibrated_on: str | None = None
 
 
@@ -304,7 +307,7 @@ class _Refitter:
     def fit(self, cutoff: pd.Timestamp) -> tuple[CloseTimeModel, dict[str, Any]]:
         """A model trained only on what was known at ``cutoff``."""
         s = self.settings
-        valid_start = cutoff - s.validation_days * _DAY
+        valid_start = validation_start(cutoff, s)
         as_of = self.snapshots["as_of"]
         parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for name, mask, end in (
@@ -355,6 +358,12 @@ class _Refitter:
         return fitted.model, info
 
 
+def validation_start(cutoff: pd.Timestamp, settings: BacktestSettings) -> pd.Timestamp:
+    """Where the validation window of the model retrained at ``cutoff`` starts: its
+    training outcomes are censored there."""
+    return cutoff - settings.validation_days * _DAY
+
+
 def cutoffs_for(periods: list[Period], every_months: int) -> list[pd.Timestamp]:
     """The first period's start, then every ``every_months`` months up to the last."""
     if not periods:
@@ -402,19 +411,19 @@ def first_recalibration(
     model: CloseTimeModel,
     owner_deals: OwnerDealHistory,
     period: Period,
-    validation_start: pd.Timestamp,
+    cutoff: pd.Timestamp,
     settings: BacktestSettings,
 ) -> PlattCalibrator | None:
     """The recalibration of the first period, which has no ended period to learn from:
     fitted on the period of the same length that ends at ``period.start`` (its open deals'
     chances from ``model``, against whether they were won inside it), when that period
-    starts inside the model's validation window (at or after ``validation_start``). The
-    model was trained on outcomes censored at ``validation_start``, so these outcomes are
-    new to it (they only stopped its boosting early). ``None`` when it starts earlier or
-    the rules of :func:`fit_recalibration` say so."""
+    starts inside the validation window of ``model``, retrained at ``cutoff``
+    (:func:`validation_start`). The model was trained on outcomes censored there, so these
+    outcomes are new to it (they only stopped its boosting early). ``None`` when it starts
+    earlier or the rules of :func:`fit_recalibration` say so."""
     step = pd.DateOffset(months=1 if settings.freq == "month" else 3)
     before = Period(period.start - step, period.start)
-    if before.start < validation_start:
+    if before.start < validation_start(cutoff, settings):
         return None
     snap = snapshot_pipeline(tables, before.start, before, model=model, owner_deals=owner_deals)
     inputs = model_inputs(snap, model, tables, new_settings=settings.new_deals)
@@ -524,11 +533,10 @@ def run_backtest(
         raw_p = m_inputs.open.p_won
         ended = _ended(items, as_of)
         if ended:
-            calibrator, source = fit_recalibration(ended, settings), "ended periods"
+            calibrator, source = fit_recalibration(ended, settings), FROM_ENDED_PERIODS
         else:
-            valid_start = model_cutoff - settings.validation_days * _DAY
-            calibrator = first_recalibration(tables, model, owners, period, valid_start, settings)
-            source = "the period before, in the model's validation window"
+            calibrator = first_recalibration(tables, model, owners, period, model_cutoff, settings)
+            source = FROM_PERIOD_BEFORE
         if calibrator is not None:
             m_inputs = recalibrated(m_inputs, calibrator)
         item = PeriodForecast(
@@ -610,9 +618,7 @@ def _assemble(
         else (settings.rho_prior, 1.0)
     )
     window = items[-settings.calibration_window :]
-    parts_actual = {
-        part: _part_record(records, f"{part}_mean", f"{part}_actual") for part in ("open", "new")
-    }
+    parts_actual = {part: _part_record(records, part) for part in ("open", "new")}
     model_summary = summary_metrics(model_rows)
     base_summary = summary_metrics(base_rows)
     fitted = [r for r, it in zip(model_rows, items, strict=True) if it.calibrated]
@@ -656,11 +662,11 @@ def _assemble(
     return BacktestResult(settings, records, summary, rho_now, level_now, cutoff_info)
 
 
-def _part_record(records: list[dict[str, Any]], mean_key: str, actual_key: str) -> dict[str, Any]:
-    """Over all periods, a part's forecast mean, what it actually booked, and their ratio
+def _part_record(records: list[dict[str, Any]], part: str) -> dict[str, Any]:
+    """Over all periods, ``part``'s forecast mean, what it actually booked, and their ratio
     (``None`` when nothing was forecast): which part of the forecast runs high or low."""
-    forecast = float(sum(r["parts"][mean_key] for r in records))
-    actual = float(sum(r["parts"][actual_key] for r in records))
+    forecast = float(sum(r["parts"][f"{part}_mean"] for r in records))
+    actual = float(sum(r["parts"][f"{part}_actual"] for r in records))
     return {
         "forecast": forecast,
         "actual": actual,
@@ -685,14 +691,18 @@ def _count_score(draws: Draws, actual_count: int) -> dict[str, Any]:
 
 
 __all__ = [
+    "FROM_ENDED_PERIODS",
+    "FROM_PERIOD_BEFORE",
     "BacktestResult",
     "BacktestSettings",
     "backtest_periods",
     "coverage_check",
     "crps_grid",
     "cutoffs_for",
+    "first_recalibration",
     "fit_calibration",
     "fit_recalibration",
     "run_backtest",
     "summary_metrics",
+    "validation_start",
 ]

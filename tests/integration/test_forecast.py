@@ -13,7 +13,12 @@ import pytest
 from mlflow import MlflowClient
 
 from models import registry as R
-from models.backtest import BacktestSettings, run_backtest
+from models.backtest import (
+    FROM_ENDED_PERIODS,
+    FROM_PERIOD_BEFORE,
+    BacktestSettings,
+    run_backtest,
+)
 from pipelines.training import load_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -95,7 +100,7 @@ def test_backtest_reports_model_and_baseline_side_by_side(backtested) -> None:
     assert sources[0] is None
     used = [s is not None for s in sources]
     assert used[-1] and used == sorted(used)
-    assert set(sources) <= {None, "ended periods"}
+    assert set(sources) <= {None, FROM_ENDED_PERIODS}
     # where the chances are recalibrated, that is the bias correction: level 1
     recalibrated = [p["model"]["level"] for p in bt["periods"] if p["recalibration"] is not None]
     assert recalibrated and set(recalibrated) == {1.0} and bt["level"] == 1.0
@@ -212,7 +217,7 @@ def test_backtest_never_peeks_past_the_forecast_date(demo_dataset: Path) -> None
     known = run_backtest(_as_known_at(tables, cut), data_end=cut, settings=settings)
     assert len(known.periods) >= 6
     first = full.periods[0]
-    assert first["recalibrated_on"] == "the period before, in the model's validation window"
+    assert first["recalibrated_on"] == FROM_PERIOD_BEFORE
     assert first["recalibration"] == known.periods[0]["recalibration"]
     for a, b in zip(known.periods, full.periods, strict=False):
         assert a["period_start"] == b["period_start"]
