@@ -50,7 +50,10 @@ Metrics, model and stage-weighted baseline side by side: coverage of the central
 :func:`coverage_check`), CRPS (``scoringrules``), MAPE of the P50, and HubSpot's forecast
 accuracy ``max(0, 1 − |actual − P50| / actual)``. Per part (``parts_actual``): what the open
 pipeline and the new deals were forecast to book in all periods together (the means),
-against what they booked, so a bias can be traced to the part that carries it.
+against what they booked, so a bias can be traced to the part that carries it. Per deal
+size (``open_by_size``, :mod:`models.size_calibration`): the wins the open deals' chances
+expected against the wins they had, band of amount by band, since a bias confined to the
+few large deals moves the bookings most and hides in the count of wins.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ from models.forecast_inputs import (
 )
 from models.new_deals import NewDealSettings
 from models.risk_flags import RiskFlagConfig, fit_stage_dwell, load_risk_flag_config
+from models.size_calibration import calibration_by_size
 from models.stage_weighted import stage_win_rates
 
 Freq = Literal["month", "quarter"]
@@ -619,6 +623,12 @@ def _assemble(
     )
     window = items[-settings.calibration_window :]
     parts_actual = {part: _part_record(records, part) for part in ("open", "new")}
+    open_by_size = calibration_by_size(
+        np.concatenate([it.model_inputs.open.p_won for it in items]),
+        np.concatenate([it.won for it in items]),
+        np.concatenate([it.model_inputs.open.booked_amount for it in items]),
+        np.concatenate([np.full(len(it.won), it.calibrated) for it in items]),
+    )
     model_summary = summary_metrics(model_rows)
     base_summary = summary_metrics(base_rows)
     fitted = [r for r, it in zip(model_rows, items, strict=True) if it.calibrated]
@@ -631,6 +641,7 @@ def _assemble(
             1.0 - model_summary["crps"] / base_summary["crps"] if base_summary["crps"] else None
         ),
         "parts_actual": parts_actual,
+        "open_by_size": open_by_size,
         "rho": rho_now,
         "level": level_now,
         "recalibration": (

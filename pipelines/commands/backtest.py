@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 EPILOG = """\
 For every month (or quarter) after the warm-up, forecasts the period as of its first day
@@ -27,6 +28,9 @@ JSON fields: n_periods, coverage_50, coverage_80,
 coverage_check.{50,80}.{inside,n,low_95,high_95,p_value}, crps, mape_p50, accuracy,
 crps_skill_vs_baseline, rho, level, baseline.{coverage_50,coverage_80,crps,mape_p50,accuracy},
 parts_actual.{open,new}.{forecast,actual,actual_over_forecast} (all periods together),
+open_by_size.<band>.{min_amount,max_amount,deal_periods,expected_wins,wins,
+wins_over_expected,z,expected_amount,won_amount,after_warmup_wins_over_expected} (the open
+deals' expected against actual wins by size of amount: bottom_50pct .. top_1pct, no_amount),
 periods (one record per period, with parts.{open_mean,open_actual,new_mean,new_actual}),
 run_id.
 
@@ -117,9 +121,51 @@ def print_backtest(
                 f"{record['actual_over_forecast']:.0%} of their forecast mean "
                 f"{record['forecast']:,.0f}"
             )
+    sizes = summary.get("open_by_size") or {}
+    if sizes:
+        out.print(_size_table(sizes))
     out.print(f"ρ = {summary['rho']}, level = {summary['level']}: {summary['calibration_note']}")
     out.print(summary["method_note"])
     out.print(f"logged to MLflow run {run_id}")
+
+
+def _size_table(sizes: dict[str, dict[str, Any]]) -> Table:
+    """The open deals' expected against actual wins, band of deal size by band."""
+    from rich.table import Table
+
+    from models.size_calibration import BAND_LABELS, NO_AMOUNT
+
+    table = Table(
+        title="Open deals by size, all periods: the wins their chances expected, and the wins"
+    )
+    for col in (
+        "size band", "amounts", "deal-periods", "expected wins", "wins", "won / expected",
+        "z", "after warm-up",
+    ):  # fmt: skip
+        table.add_column(col, justify="left" if col == "size band" else "right")
+
+    def ratio(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0%}"
+
+    for name, band in sizes.items():
+        amounts = (
+            "—" if name == NO_AMOUNT else f"{band['min_amount']:,.0f} – {band['max_amount']:,.0f}"
+        )
+        table.add_row(
+            BAND_LABELS.get(name, name),
+            amounts,
+            f"{band['deal_periods']:,.0f}",
+            f"{band['expected_wins']:,.1f}",
+            f"{band['wins']:,.0f}",
+            ratio(band["wins_over_expected"]),
+            "—" if band["z"] is None else f"{band['z']:+.1f}",
+            ratio(band["after_warmup_wins_over_expected"]),
+        )
+    table.caption = (
+        "z: the gap in units of the deals' own spread, as if independent; |z| under about 2 "
+        "is noise. A band far below 100% is over-forecast, and its amounts count in full."
+    )
+    return table
 
 
 def execute(args: argparse.Namespace) -> int:

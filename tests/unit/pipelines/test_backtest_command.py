@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from models.backtest import summary_metrics
+from models.size_calibration import calibration_by_size
 from pipelines.commands.backtest import print_backtest
 
 
@@ -34,6 +35,12 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
             "open": {"forecast": 2e9, "actual": 1.9e9, "actual_over_forecast": 0.95},
             "new": {"forecast": 1e8, "actual": 1.1e8, "actual_over_forecast": 1.1},
         },
+        "open_by_size": calibration_by_size(
+            [0.5] * 100 + [0.2] * 10,
+            [i % 2 == 0 for i in range(100)] + [False] * 10,
+            [1000.0 * (i + 1) for i in range(100)] + [0.0] * 10,
+            [True] * 110,
+        ),
     }
     console = Console(record=True, width=200)
     print_backtest(summary, [], "run123", console=console)
@@ -47,3 +54,9 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
         "95% of their forecast mean 2,000,000,000" in text
     )
     assert "Deals created inside each period booked 110,000,000" in text and "110%" in text
+    # the open deals by size: half of the smallest 50 (1,000 – 50,000) expected, 25 won;
+    # the 10 deals without an amount expected 2 wins and had none
+    assert "Open deals by size" in text
+    assert "smallest 50%" in text and "1,000 – 50,000" in text and "100%" in text
+    assert "largest 1%" in text and "100,000 – 100,000" in text
+    assert "no amount" in text and "-1.6" in text  # z = (0 − 2) / sqrt(10 · 0.2 · 0.8)

@@ -1,0 +1,113 @@
+"""Were the open deals' chances as right for large deals as for small ones?
+
+A forecast's total can be right on average while its large deals are over-forecast and its
+small ones under-forecast: the recalibration of the chances (:mod:`models.backtest`) is
+fitted on deal outcomes, one deal one vote, and large deals are few. In the bookings a
+deal's chance counts for its amount, so the few large deals move the forecast most. This
+module sets, band of deal size by band, the wins the forecast expected of the open deals
+(the sum of the chances it used) beside the wins they had.
+
+Inputs are the open deals of every backtest period, pooled (a deal open at the start of
+three periods counts three times: "deal-periods"). The bands are cut at quantiles of the
+pooled recorded amounts (:data:`SIZE_QUANTILES`); deals without a recorded amount (amount
+0 or missing: they add nothing to the bookings) form a band of their own. ``z`` is the gap
+in units of the deals' own Bernoulli spread, ``(wins − expected) / sqrt(Σ p(1 − p))``, as
+if the deals were independent; the dependence ``ρ`` between them makes the real spread
+somewhat wider, so read ``|z|`` below about 2 as noise. Needs the periods to be over.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+#: Quantiles of the pooled recorded amounts where the size bands are cut.
+SIZE_QUANTILES: Final[tuple[float, ...]] = (0.5, 0.8, 0.95, 0.99)
+#: The bands' names, smallest first (MLflow-safe: they become metric keys).
+BAND_NAMES: Final[tuple[str, ...]] = (
+    "bottom_50pct",
+    "50_to_80pct",
+    "80_to_95pct",
+    "95_to_99pct",
+    "top_1pct",
+)
+NO_AMOUNT: Final = "no_amount"
+#: How a report names each band.
+BAND_LABELS: Final[dict[str, str]] = {
+    "bottom_50pct": "smallest 50%",
+    "50_to_80pct": "50–80%",
+    "80_to_95pct": "80–95%",
+    "95_to_99pct": "95–99%",
+    "top_1pct": "largest 1%",
+    NO_AMOUNT: "no amount",
+}
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+def _band(
+    p: np.ndarray, won: np.ndarray, amount: np.ndarray, after: np.ndarray
+) -> dict[str, float | None]:
+    expected = float(p.sum())
+    wins = float(won.sum())
+    spread = float(np.sqrt(np.sum(p * (1.0 - p))))
+    return {
+        "min_amount": float(amount.min()),
+        "max_amount": float(amount.max()),
+        "deal_periods": float(len(p)),
+        "expected_wins": expected,
+        "wins": wins,
+        "wins_over_expected": _ratio(wins, expected),
+        "z": (wins - expected) / spread if spread > 0 else None,
+        "expected_amount": float(np.sum(p * amount)),
+        "won_amount": float(np.sum(amount[won])),
+        "after_warmup_wins_over_expected": _ratio(float(won[after].sum()), float(p[after].sum())),
+    }
+
+
+def calibration_by_size(
+    chance: npt.ArrayLike,
+    won: npt.ArrayLike,
+    amount: npt.ArrayLike,
+    after_warmup: npt.ArrayLike,
+) -> dict[str, dict[str, float | None]]:
+    """Per size band (keys :data:`BAND_NAMES`, smallest first, then :data:`NO_AMOUNT` when
+    any deal has no recorded amount; empty bands are left out): the band's smallest and
+    largest amount, its number of deal-periods, the wins the forecast expected (the sum of
+    ``chance``) and the wins it had, their ratio (``None`` when nothing was expected), ``z``
+    (see the module), the expected and the won amount, and the ratio of wins to expected
+    over the deal-periods flagged ``after_warmup`` only.
+
+    One entry per open deal and period, all the same length: ``chance`` the chance of
+    being won inside the period the forecast used, ``won`` whether it was, ``amount`` its
+    recorded amount (0 or NaN: none), ``after_warmup`` whether its period came after the
+    calibration warm-up. Empty input gives ``{}``."""
+    p = np.asarray(chance, dtype=np.float64)
+    y = np.asarray(won, dtype=bool)
+    a = np.asarray(amount, dtype=np.float64)
+    after = np.asarray(after_warmup, dtype=bool)
+    if not len(p) == len(y) == len(a) == len(after):
+        raise ValueError(
+            f"chance, won, amount and after_warmup must be as long as each other (got "
+            f"{len(p)}, {len(y)}, {len(a)}, {len(after)}): one entry per open deal and period"
+        )
+    recorded = np.isfinite(a) & (a > 0)
+    out: dict[str, dict[str, float | None]] = {}
+    if recorded.any():
+        edges = np.quantile(a[recorded], SIZE_QUANTILES)
+        band = np.searchsorted(edges, a, side="right")
+        for k, name in enumerate(BAND_NAMES):
+            m = recorded & (band == k)
+            if m.any():
+                out[name] = _band(p[m], y[m], a[m], after[m])
+    if (~recorded).any():
+        m = ~recorded
+        out[NO_AMOUNT] = _band(p[m], y[m], np.zeros(int(m.sum())), after[m])
+    return out
+
+
+__all__ = ["BAND_LABELS", "BAND_NAMES", "NO_AMOUNT", "SIZE_QUANTILES", "calibration_by_size"]

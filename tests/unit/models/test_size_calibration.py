@@ -1,0 +1,53 @@
+"""Open deals' expected against actual wins, band of deal size by band (known answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.size_calibration import BAND_NAMES, NO_AMOUNT, calibration_by_size
+
+
+def test_bands_are_cut_at_quantiles_of_the_recorded_amounts_and_add_up() -> None:
+    # 100 recorded amounts 1..100: the bands are cut at 50.5, 80.2, 95.05, 99.01
+    amount = np.arange(1.0, 101.0)
+    chance = np.full(100, 0.2)
+    won = amount % 10 == 0  # 10 wins: 10..50 in the bottom half, 60, 70, 80 next, 90, 100
+    after = amount > 20
+    bands = calibration_by_size(chance, won, amount, after)
+    assert list(bands) == list(BAND_NAMES)
+    assert [b["deal_periods"] for b in bands.values()] == [50, 30, 15, 4, 1]
+    bottom, top = bands["bottom_50pct"], bands["top_1pct"]
+    assert (bottom["min_amount"], bottom["max_amount"]) == (1.0, 50.0)
+    assert bottom["expected_wins"] == pytest.approx(10.0) and bottom["wins"] == 5
+    assert bottom["wins_over_expected"] == pytest.approx(0.5)
+    # z: the gap over the deals' own Bernoulli spread sqrt(50 · 0.2 · 0.8)
+    assert bottom["z"] == pytest.approx((5 - 10) / np.sqrt(50 * 0.16))
+    assert bottom["expected_amount"] == pytest.approx(0.2 * sum(range(1, 51)))
+    assert bottom["won_amount"] == pytest.approx(10 + 20 + 30 + 40 + 50)
+    # after the warm-up: amounts 21..50, 30 deals expected 6, won 30, 40, 50
+    assert bottom["after_warmup_wins_over_expected"] == pytest.approx(3 / 6)
+    assert (top["min_amount"], top["wins"], top["won_amount"]) == (100.0, 1, 100.0)
+    assert sum(b["expected_wins"] for b in bands.values()) == pytest.approx(chance.sum())
+    assert sum(b["wins"] for b in bands.values()) == won.sum()
+
+
+def test_deals_without_an_amount_are_a_band_of_their_own_and_empty_bands_are_left_out() -> None:
+    amount = np.array([0.0, np.nan, 5.0, 5.0, 5.0])
+    chance = np.array([0.5, 0.0, 0.1, 0.2, 0.3])
+    won = np.array([True, False, False, False, True])
+    bands = calibration_by_size(chance, won, amount, np.zeros(5, dtype=bool))
+    # all recorded amounts are equal: every one falls in the top band
+    assert list(bands) == ["top_1pct", NO_AMOUNT]
+    none = bands[NO_AMOUNT]
+    assert none["deal_periods"] == 2 and none["wins"] == 1 and none["expected_wins"] == 0.5
+    assert none["expected_amount"] == 0.0 and none["won_amount"] == 0.0
+    assert none["after_warmup_wins_over_expected"] is None  # nothing after the warm-up
+
+
+def test_nothing_expected_gives_no_ratio_and_mismatched_lengths_say_so() -> None:
+    bands = calibration_by_size([0.0, 0.0], [False, False], [1.0, 2.0], [True, True])
+    assert all(b["wins_over_expected"] is None and b["z"] is None for b in bands.values())
+    assert calibration_by_size([], [], [], []) == {}
+    with pytest.raises(ValueError, match="one entry per open deal and period"):
+        calibration_by_size([0.1], [True, False], [1.0], [True])
