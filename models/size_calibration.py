@@ -18,7 +18,7 @@ somewhat wider, so read ``|z|`` below about 2 as noise. Needs the periods to be 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -45,28 +45,41 @@ BAND_LABELS: Final[dict[str, str]] = {
 }
 
 
+class SizeBand(TypedDict):
+    """One size band's figures (see :func:`calibration_by_size`)."""
+
+    min_amount: float
+    max_amount: float
+    deal_periods: float
+    expected_wins: float
+    wins: float
+    wins_over_expected: float | None
+    z: float | None
+    expected_amount: float
+    won_amount: float
+    after_warmup_wins_over_expected: float | None
+
+
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
-def _band(
-    p: np.ndarray, won: np.ndarray, amount: np.ndarray, after: np.ndarray
-) -> dict[str, float | None]:
+def _band(p: np.ndarray, won: np.ndarray, amount: np.ndarray, after: np.ndarray) -> SizeBand:
     expected = float(p.sum())
     wins = float(won.sum())
     spread = float(np.sqrt(np.sum(p * (1.0 - p))))
-    return {
-        "min_amount": float(amount.min()),
-        "max_amount": float(amount.max()),
-        "deal_periods": float(len(p)),
-        "expected_wins": expected,
-        "wins": wins,
-        "wins_over_expected": _ratio(wins, expected),
-        "z": (wins - expected) / spread if spread > 0 else None,
-        "expected_amount": float(np.sum(p * amount)),
-        "won_amount": float(np.sum(amount[won])),
-        "after_warmup_wins_over_expected": _ratio(float(won[after].sum()), float(p[after].sum())),
-    }
+    return SizeBand(
+        min_amount=float(amount.min()),
+        max_amount=float(amount.max()),
+        deal_periods=float(len(p)),
+        expected_wins=expected,
+        wins=wins,
+        wins_over_expected=_ratio(wins, expected),
+        z=(wins - expected) / spread if spread > 0 else None,
+        expected_amount=float(np.sum(p * amount)),
+        won_amount=float(np.sum(amount[won])),
+        after_warmup_wins_over_expected=_ratio(float(won[after].sum()), float(p[after].sum())),
+    )
 
 
 def calibration_by_size(
@@ -74,7 +87,7 @@ def calibration_by_size(
     won: npt.ArrayLike,
     amount: npt.ArrayLike,
     after_warmup: npt.ArrayLike,
-) -> dict[str, dict[str, float | None]]:
+) -> dict[str, SizeBand]:
     """Per size band (keys :data:`BAND_NAMES`, smallest first, then :data:`NO_AMOUNT` when
     any deal has no recorded amount; empty bands are left out): the band's smallest and
     largest amount, its number of deal-periods, the wins the forecast expected (the sum of
@@ -96,7 +109,7 @@ def calibration_by_size(
             f"{len(p)}, {len(y)}, {len(a)}, {len(after)}): one entry per open deal and period"
         )
     recorded = np.isfinite(a) & (a > 0)
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, SizeBand] = {}
     if recorded.any():
         edges = np.quantile(a[recorded], SIZE_QUANTILES)
         band = np.searchsorted(edges, a, side="right")
@@ -110,4 +123,11 @@ def calibration_by_size(
     return out
 
 
-__all__ = ["BAND_LABELS", "BAND_NAMES", "NO_AMOUNT", "SIZE_QUANTILES", "calibration_by_size"]
+__all__ = [
+    "BAND_LABELS",
+    "BAND_NAMES",
+    "NO_AMOUNT",
+    "SIZE_QUANTILES",
+    "SizeBand",
+    "calibration_by_size",
+]

@@ -121,7 +121,7 @@ def test_backtest_reports_model_and_baseline_side_by_side(backtested) -> None:
         )
     # the open deals by size: the bands hold every open deal of every period once
     sizes = bt["open_by_size"]
-    assert list(sizes)[0] == "bottom_50pct" and sizes["bottom_50pct"]["deal_periods"] > 0
+    assert next(iter(sizes)) == "bottom_50pct" and sizes["bottom_50pct"]["deal_periods"] > 0
     for key, part in (("expected_wins", "open_wins_expected"), ("wins", "open_wins")):
         total = sum(p["parts"][part] for p in bt["periods"])
         assert sum(b[key] for b in sizes.values()) == pytest.approx(total)
