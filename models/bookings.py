@@ -54,7 +54,7 @@ PRIOR_CALIBRATION: dict[str, Any] = {
 CONFIDENCE_KEYS = (
     "n_periods", "coverage_50", "coverage_80", "crps", "mape_p50", "accuracy",
     "crps_skill_vs_baseline", "freq", "first_period", "last_period", "rho", "level",
-    "coverage_check",
+    "coverage_check", "parts_actual", "open_by_size",
 )  # fmt: skip
 _TABLES = ("deals", "stage_history", "activities")
 

@@ -18,7 +18,8 @@ somewhat wider, so read ``|z|`` below about 2 as noise. Needs the periods to be 
 
 from __future__ import annotations
 
-from typing import Final, TypedDict
+from collections.abc import Mapping
+from typing import Any, Final, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -123,6 +124,15 @@ def calibration_by_size(
     return out
 
 
+def off_bands(bands: Mapping[str, Mapping[str, Any]], z_min: float = 2.0) -> list[str]:
+    """The bands of a :func:`calibration_by_size` result (as returned or read back from
+    JSON) whose wins were further from the expected than ``z_min`` spreads, most
+    over-forecast first: where a forecast made with the same chances is likely to run high
+    (``z`` < 0) or low."""
+    off = [(float(b["z"]), name) for name, b in bands.items() if b.get("z") is not None]
+    return [name for z, name in sorted(off) if abs(z) >= z_min]
+
+
 __all__ = [
     "BAND_LABELS",
     "BAND_NAMES",
@@ -130,4 +140,5 @@ __all__ = [
     "SIZE_QUANTILES",
     "SizeBand",
     "calibration_by_size",
+    "off_bands",
 ]

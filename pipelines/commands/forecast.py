@@ -28,7 +28,8 @@ p50, p90, quantiles, target, p_target, count (the same for won deals, with
 --target-count), breakdown (closed / open_pipeline / new,
 by_stage, by_owner, by_product), drivers (expected, spread, at_risk), baseline,
 calibration (ρ, level, recalibration of the open deals' chances and their source),
-confidence (the backtest record), notes.
+confidence (the backtest record: coverage, accuracy, parts_actual, open_by_size; a warning
+is printed for each size of deal whose wins it found more than two spreads off), notes.
 
 Examples:
   leadcast forecast --data .leadcast/demo-data --period-start 2026-11-01 --period-end 2026-11-30
@@ -143,10 +144,33 @@ def print_forecast(result: dict[str, Any], console: Console | None = None) -> No
                 f"{r['b']:+.3f}), as learnt from {r['n_deals']:,} open deals of the last "
                 f"{r['n_periods']} backtested {conf['freq']}s."
             )
+        _print_off_sizes(conf.get("open_by_size") or {}, conf["freq"], out)
     else:
         out.print(f"[yellow]Confidence: not backtested yet; ρ = {cal['rho']} ({cal['source']})")
     for note in result["notes"]:
         out.print(f"note: {note}")
+
+
+def _print_off_sizes(bands: dict[str, dict[str, Any]], freq: str, out: Console) -> None:
+    """A warning per size of deal whose wins the backtest found well off what the chances
+    expected (:func:`models.size_calibration.off_bands`)."""
+    from models.size_calibration import BAND_LABELS, NO_AMOUNT, off_bands
+
+    for name in off_bands(bands):
+        b = bands[name]
+        label = BAND_LABELS.get(name, name)
+        size = (
+            "without a recorded amount"
+            if name == NO_AMOUNT
+            else f"of {b['min_amount']:,.0f} – {b['max_amount']:,.0f} ({label})"
+        )
+        lean = "high" if b["z"] < 0 else "low"
+        out.print(
+            f"[yellow]In the backtest the open deals {size} won {b['wins']:,.0f} times where "
+            f"their chances expected {b['expected_wins']:,.1f} ({b['wins_over_expected']:.0%}, "
+            f"z {b['z']:+.1f}) over all {freq}s: this forecast's part from such deals may run "
+            f"{lean}. See `leadcast backtest` for every size."
+        )
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -163,6 +163,8 @@ def test_forecast_uses_the_model_and_carries_the_backtest(forecast, backtested) 
     conf = f["confidence"]
     assert conf["run_id"] == backtested["run_id"] and conf["same_data"] is True
     assert conf["coverage_80"] == backtested["coverage_80"]
+    assert conf["open_by_size"] == backtested["open_by_size"]
+    assert conf["parts_actual"] == backtested["parts_actual"]
     b = f["breakdown"]
     assert set(b) >= {"closed", "open_pipeline", "new", "by_stage", "by_owner", "by_product"}
     assert b["new"]["included"] and b["new"]["mean"] > 0

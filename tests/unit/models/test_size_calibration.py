@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.size_calibration import BAND_NAMES, NO_AMOUNT, calibration_by_size
+from models.size_calibration import BAND_NAMES, NO_AMOUNT, calibration_by_size, off_bands
 
 
 def test_bands_are_cut_at_quantiles_of_the_recorded_amounts_and_add_up() -> None:
@@ -51,3 +51,15 @@ def test_nothing_expected_gives_no_ratio_and_mismatched_lengths_say_so() -> None
     assert calibration_by_size([], [], [], []) == {}
     with pytest.raises(ValueError, match="one entry per open deal and period"):
         calibration_by_size([0.1], [True, False], [1.0], [True])
+
+
+def test_off_bands_are_those_beyond_two_spreads_most_over_forecast_first() -> None:
+    bands = {
+        "bottom_50pct": {"z": 0.4},
+        "80_to_95pct": {"z": 2.5},
+        "top_1pct": {"z": -3.1},
+        "95_to_99pct": {"z": -2.0},
+        "no_amount": {"z": None},
+    }
+    assert off_bands(bands) == ["top_1pct", "95_to_99pct", "80_to_95pct"]
+    assert off_bands(bands, z_min=3.0) == ["top_1pct"]
