@@ -52,8 +52,9 @@ accuracy ``max(0, 1 − |actual − P50| / actual)``. Per part (``parts_actual``
 pipeline and the new deals were forecast to book in all periods together (the means),
 against what they booked, so a bias can be traced to the part that carries it. Per deal
 size (``open_by_size``, :mod:`models.size_calibration`): the wins the open deals' chances
-expected against the wins they had, band of amount by band, since a bias confined to the
-few large deals moves the bookings most and hides in the count of wins.
+expected against the wins they had, band of amount by band, over all periods and over the
+last ``calibration_window``, since a bias confined to the few large deals moves the
+bookings most and hides in the count of wins.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ from models.forecast_inputs import (
 )
 from models.new_deals import NewDealSettings
 from models.risk_flags import RiskFlagConfig, fit_stage_dwell, load_risk_flag_config
-from models.size_calibration import calibration_by_size
+from models.size_calibration import calibration_by_size, size_edges
 from models.stage_weighted import stage_win_rates
 
 Freq = Literal["month", "quarter"]
@@ -623,12 +624,7 @@ def _assemble(
     )
     window = items[-settings.calibration_window :]
     parts_actual = {part: _part_record(records, part) for part in ("open", "new")}
-    open_by_size = calibration_by_size(
-        np.concatenate([it.model_inputs.open.p_won for it in items]),
-        np.concatenate([it.won for it in items]),
-        np.concatenate([it.model_inputs.open.booked_amount for it in items]),
-        np.concatenate([np.full(len(it.won), it.calibrated) for it in items]),
-    )
+    open_by_size = _open_by_size(items, settings)
     model_summary = summary_metrics(model_rows)
     base_summary = summary_metrics(base_rows)
     fitted = [r for r, it in zip(model_rows, items, strict=True) if it.calibrated]
@@ -671,6 +667,29 @@ def _assemble(
         ),
     }
     return BacktestResult(settings, records, summary, rho_now, level_now, cutoff_info)
+
+
+def _open_by_size(items: list[PeriodForecast], settings: BacktestSettings) -> dict[str, Any]:
+    """The open deals' expected against actual wins by size (:mod:`models.size_calibration`)
+    over ``all`` periods and over the ``recent`` ones, the last ``calibration_window``
+    (``recent_periods`` of them): those the recalibration for new forecasts learned from,
+    so the nearest to how a forecast made now will fare. The same cuts for both."""
+    recent = items[-settings.calibration_window :]
+
+    def pooled(its: list[PeriodForecast]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.concatenate([it.model_inputs.open.p_won for it in its]),
+            np.concatenate([it.won for it in its]),
+            np.concatenate([it.model_inputs.open.booked_amount for it in its]),
+        )
+
+    everything = pooled(items)
+    edges = size_edges(everything[2])
+    return {
+        "all": calibration_by_size(*everything, edges),
+        "recent": calibration_by_size(*pooled(recent), edges),
+        "recent_periods": len(recent),
+    }
 
 
 def _part_record(records: list[dict[str, Any]], part: str) -> dict[str, Any]:

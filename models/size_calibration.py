@@ -7,13 +7,15 @@ deal's chance counts for its amount, so the few large deals move the forecast mo
 module sets, band of deal size by band, the wins the forecast expected of the open deals
 (the sum of the chances it used) beside the wins they had.
 
-Inputs are the open deals of every backtest period, pooled (a deal open at the start of
-three periods counts three times: "deal-periods"). The bands are cut at quantiles of the
-pooled recorded amounts (:data:`SIZE_QUANTILES`); deals without a recorded amount (amount
-0 or missing: they add nothing to the bookings) form a band of their own. ``z`` is the gap
-in units of the deals' own Bernoulli spread, ``(wins − expected) / sqrt(Σ p(1 − p))``, as
-if the deals were independent; the dependence ``ρ`` between them makes the real spread
-somewhat wider, so read ``|z|`` below about 2 as noise. Needs the periods to be over.
+Inputs are the open deals of backtest periods, pooled (a deal open at the start of three
+periods counts three times: "deal-periods"). The bands are cut at quantiles of the pooled
+recorded amounts (:func:`size_edges`, :data:`SIZE_QUANTILES`); a band holds the amounts
+above the cut below it and up to its own, so when many deals share an amount the bands'
+shares stray from their names, and each band says its ``share``. Deals without a recorded
+amount (0 or missing: they add nothing to the bookings) form a band of their own. ``z`` is
+the gap in units of the deals' own Bernoulli spread, ``(wins − expected) / sqrt(Σ p(1 −
+p))``, as if the deals were independent; the dependence ``ρ`` between them makes the real
+spread somewhat wider, so read ``|z|`` below about 2 as noise. Needs the periods to be over.
 """
 
 from __future__ import annotations
@@ -51,84 +53,100 @@ class SizeBand(TypedDict):
 
     min_amount: float
     max_amount: float
-    deal_periods: float
+    deal_periods: int
+    share: float
     expected_wins: float
-    wins: float
+    wins: int
     wins_over_expected: float | None
     z: float | None
     expected_amount: float
     won_amount: float
-    after_warmup_wins_over_expected: float | None
+    won_over_expected_amount: float | None
 
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
-def _band(p: np.ndarray, won: np.ndarray, amount: np.ndarray, after: np.ndarray) -> SizeBand:
+def _recorded(amount: np.ndarray) -> np.ndarray:
+    return np.isfinite(amount) & (amount > 0)
+
+
+def size_edges(amount: npt.ArrayLike) -> np.ndarray:
+    """The cuts between the size bands: :data:`SIZE_QUANTILES` of the recorded amounts
+    (empty when none is recorded). Cut once on all periods and pass to every
+    :func:`calibration_by_size` call, so the same band holds the same amounts."""
+    a = np.asarray(amount, dtype=np.float64)
+    recorded = a[_recorded(a)]
+    return np.quantile(recorded, SIZE_QUANTILES) if len(recorded) else np.zeros(0)
+
+
+def _band(p: np.ndarray, won: np.ndarray, amount: np.ndarray, total: int) -> SizeBand:
     expected = float(p.sum())
-    wins = float(won.sum())
+    wins = int(won.sum())
     spread = float(np.sqrt(np.sum(p * (1.0 - p))))
+    expected_amount = float(np.sum(p * amount))
+    won_amount = float(np.sum(amount[won]))
     return SizeBand(
         min_amount=float(amount.min()),
         max_amount=float(amount.max()),
-        deal_periods=float(len(p)),
+        deal_periods=len(p),
+        share=len(p) / total,
         expected_wins=expected,
         wins=wins,
         wins_over_expected=_ratio(wins, expected),
         z=(wins - expected) / spread if spread > 0 else None,
-        expected_amount=float(np.sum(p * amount)),
-        won_amount=float(np.sum(amount[won])),
-        after_warmup_wins_over_expected=_ratio(float(won[after].sum()), float(p[after].sum())),
+        expected_amount=expected_amount,
+        won_amount=won_amount,
+        won_over_expected_amount=_ratio(won_amount, expected_amount),
     )
 
 
 def calibration_by_size(
-    chance: npt.ArrayLike,
-    won: npt.ArrayLike,
-    amount: npt.ArrayLike,
-    after_warmup: npt.ArrayLike,
+    chance: npt.ArrayLike, won: npt.ArrayLike, amount: npt.ArrayLike, edges: npt.ArrayLike
 ) -> dict[str, SizeBand]:
     """Per size band (keys :data:`BAND_NAMES`, smallest first, then :data:`NO_AMOUNT` when
     any deal has no recorded amount; empty bands are left out): the band's smallest and
-    largest amount, its number of deal-periods, the wins the forecast expected (the sum of
-    ``chance``) and the wins it had, their ratio (``None`` when nothing was expected), ``z``
-    (see the module), the expected and the won amount, and the ratio of wins to expected
-    over the deal-periods flagged ``after_warmup`` only.
+    largest amount, its number of deal-periods and their share of all, the wins the
+    forecast expected (the sum of ``chance``) and the wins it had, their ratio (``None``
+    when nothing was expected), ``z`` (see the module), and the same for the amounts: the
+    expected (Σ chance × amount) and the won.
 
     One entry per open deal and period, all the same length: ``chance`` the chance of
     being won inside the period the forecast used, ``won`` whether it was, ``amount`` its
-    recorded amount (0 or NaN: none), ``after_warmup`` whether its period came after the
-    calibration warm-up. Empty input gives ``{}``."""
+    recorded amount (0 or NaN: none). ``edges``: the cuts, from :func:`size_edges`. Empty
+    input gives ``{}``."""
     p = np.asarray(chance, dtype=np.float64)
     y = np.asarray(won, dtype=bool)
     a = np.asarray(amount, dtype=np.float64)
-    after = np.asarray(after_warmup, dtype=bool)
-    if not len(p) == len(y) == len(a) == len(after):
+    if not len(p) == len(y) == len(a):
         raise ValueError(
-            f"chance, won, amount and after_warmup must be as long as each other (got "
-            f"{len(p)}, {len(y)}, {len(a)}, {len(after)}): one entry per open deal and period"
+            f"chance, won and amount must be as long as each other (got {len(p)}, {len(y)}, "
+            f"{len(a)}): one entry per open deal and period"
         )
-    recorded = np.isfinite(a) & (a > 0)
+    cuts = np.asarray(edges, dtype=np.float64)
+    recorded = _recorded(a)
+    if recorded.any() and len(cuts) != len(SIZE_QUANTILES):
+        raise ValueError(
+            f"edges must hold the {len(SIZE_QUANTILES)} cuts of size_edges (got {len(cuts)}); "
+            "cut them with size_edges on all the amounts the bands are compared over"
+        )
     out: dict[str, SizeBand] = {}
-    if recorded.any():
-        edges = np.quantile(a[recorded], SIZE_QUANTILES)
-        band = np.searchsorted(edges, a, side="right")
-        for k, name in enumerate(BAND_NAMES):
-            m = recorded & (band == k)
-            if m.any():
-                out[name] = _band(p[m], y[m], a[m], after[m])
+    band = np.searchsorted(cuts, a, side="left")  # a band's amounts: above its lower cut
+    for k, name in enumerate(BAND_NAMES):
+        m = recorded & (band == k)
+        if m.any():
+            out[name] = _band(p[m], y[m], a[m], len(p))
     if (~recorded).any():
         m = ~recorded
-        out[NO_AMOUNT] = _band(p[m], y[m], np.zeros(int(m.sum())), after[m])
+        out[NO_AMOUNT] = _band(p[m], y[m], np.zeros(int(m.sum())), len(p))
     return out
 
 
 def off_bands(bands: Mapping[str, Mapping[str, Any]], z_min: float = 2.0) -> list[str]:
     """The bands of a :func:`calibration_by_size` result (as returned or read back from
-    JSON) whose wins were further from the expected than ``z_min`` spreads, most
-    over-forecast first: where a forecast made with the same chances is likely to run high
-    (``z`` < 0) or low."""
+    JSON) whose wins were at least ``z_min`` spreads from the expected, most over-forecast
+    first: where a forecast made the same way is likely to run high (``z`` < 0) or low."""
     off = [(float(b["z"]), name) for name, b in bands.items() if b.get("z") is not None]
     return [name for z, name in sorted(off) if abs(z) >= z_min]
 
@@ -141,4 +159,5 @@ __all__ = [
     "SizeBand",
     "calibration_by_size",
     "off_bands",
+    "size_edges",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,10 @@ JSON fields: n_periods, coverage_50, coverage_80,
 coverage_check.{50,80}.{inside,n,low_95,high_95,p_value}, crps, mape_p50, accuracy,
 crps_skill_vs_baseline, rho, level, baseline.{coverage_50,coverage_80,crps,mape_p50,accuracy},
 parts_actual.{open,new}.{forecast,actual,actual_over_forecast} (all periods together),
-open_by_size.<band>.{min_amount,max_amount,deal_periods,expected_wins,wins,
-wins_over_expected,z,expected_amount,won_amount,after_warmup_wins_over_expected} (the open
-deals' expected against actual wins by size of amount: bottom_50pct .. top_1pct, no_amount),
+open_by_size.{all,recent}.<band>.{min_amount,max_amount,deal_periods,share,expected_wins,
+wins,wins_over_expected,z,expected_amount,won_amount,won_over_expected_amount} and
+open_by_size.recent_periods (the open deals' expected against actual wins by size of
+amount, bands bottom_50pct .. top_1pct and no_amount, over all periods and the last 12),
 periods (one record per period, with parts.{open_mean,open_actual,new_mean,new_actual}),
 run_id.
 
@@ -129,41 +131,46 @@ def print_backtest(
     out.print(f"logged to MLflow run {run_id}")
 
 
-def _size_table(sizes: dict[str, dict[str, Any]]) -> Table:
-    """The open deals' expected against actual wins, band of deal size by band."""
+def _size_table(sizes: Mapping[str, Any]) -> Table:
+    """The open deals' expected against actual wins, band of deal size by band, over all
+    periods and over the recent ones (:func:`models.backtest._open_by_size`)."""
     from rich.table import Table
 
+    from models.review.formatting import number, percent
     from models.size_calibration import BAND_LABELS, NO_AMOUNT
 
+    recent_n = sizes["recent_periods"]
     table = Table(
-        title="Open deals by size, all periods: the wins their chances expected, and the wins"
+        title="Open deals by size: the wins their chances expected, and the wins they had"
     )
     for col in (
-        "size band", "amounts", "deal-periods", "expected wins", "wins", "won / expected",
-        "z", "after warm-up",
+        "size band", "amounts", "share", "expected wins", "wins", "won / expected", "z",
+        "won / expected amount", f"last {recent_n}: won / expected", f"last {recent_n}: z",
     ):  # fmt: skip
         table.add_column(col, justify="left" if col == "size band" else "right")
 
-    def ratio(value: float | None) -> str:
-        return "—" if value is None else f"{value:.0%}"
+    def z(value: float | None) -> str:
+        return "—" if value is None else f"{value:+.1f}"
 
-    for name, band in sizes.items():
-        amounts = (
-            "—" if name == NO_AMOUNT else f"{band['min_amount']:,.0f} – {band['max_amount']:,.0f}"
-        )
+    for name, band in sizes["all"].items():
+        recent = sizes["recent"].get(name) or {}
         table.add_row(
             BAND_LABELS.get(name, name),
-            amounts,
-            f"{band['deal_periods']:,.0f}",
-            f"{band['expected_wins']:,.1f}",
-            f"{band['wins']:,.0f}",
-            ratio(band["wins_over_expected"]),
-            "—" if band["z"] is None else f"{band['z']:+.1f}",
-            ratio(band["after_warmup_wins_over_expected"]),
+            "—" if name == NO_AMOUNT else f"{band['min_amount']:,.0f} – {band['max_amount']:,.0f}",
+            percent(band["share"]),
+            number(band["expected_wins"], 1),
+            number(band["wins"]),
+            percent(band["wins_over_expected"]),
+            z(band["z"]),
+            percent(band["won_over_expected_amount"]),
+            percent(recent.get("wins_over_expected")),
+            z(recent.get("z")),
         )
     table.caption = (
-        "z: the gap in units of the deals' own spread, as if independent; |z| under about 2 "
-        "is noise. A band far below 100% is over-forecast, and its amounts count in full."
+        "Deal-periods: a deal open at the start of three periods counts three times. z: the "
+        "gap in the deals' own spreads, as if independent; |z| under about 2 is noise. A "
+        "band well under 100% was over-forecast, and its deals' amounts weigh on the "
+        "bookings in full."
     )
     return table
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,8 @@ p50, p90, quantiles, target, p_target, count (the same for won deals, with
 by_stage, by_owner, by_product), drivers (expected, spread, at_risk), baseline,
 calibration (ρ, level, recalibration of the open deals' chances and their source),
 confidence (the backtest record: coverage, accuracy, parts_actual, open_by_size; a warning
-is printed for each size of deal whose wins it found more than two spreads off), notes.
+is printed for each size of deal whose wins over its recent periods were at least two
+spreads off their chances), notes.
 
 Examples:
   leadcast forecast --data .leadcast/demo-data --period-start 2026-11-01 --period-end 2026-11-30
@@ -70,14 +72,12 @@ def money(value: float | None, currency: str = "") -> str:
     return "—" if value is None else f"{value:,.0f} {currency}".strip()
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
-
-
 def print_forecast(result: dict[str, Any], console: Console | None = None) -> None:
     """The forecast in words and tables (on stdout unless ``console`` is given)."""
     from rich.console import Console
     from rich.table import Table
+
+    from models.review.formatting import percent
 
     out = console or Console()
     cur = result["currency"]
@@ -133,8 +133,8 @@ def print_forecast(result: dict[str, Any], console: Console | None = None) -> No
             f"Confidence: over {conf['n_periods']} backtested {conf['freq']}s "
             f"({conf['first_period']} .. {conf['last_period']}) the 80% interval held the "
             f"actual {conf['coverage_80']:.0%} of the time and the 50% interval "
-            f"{conf['coverage_50']:.0%}; P50 accuracy {_pct(conf['accuracy'])} "
-            f"(stage-weighted: {_pct(conf['baseline']['accuracy'])}). ρ = {cal['rho']}, "
+            f"{conf['coverage_50']:.0%}; P50 accuracy {percent(conf['accuracy'])} "
+            f"(stage-weighted: {percent(conf['baseline']['accuracy'])}). ρ = {cal['rho']}, "
             f"level = {cal['level']}."
         )
         if cal.get("recalibration"):
@@ -144,32 +144,37 @@ def print_forecast(result: dict[str, Any], console: Console | None = None) -> No
                 f"{r['b']:+.3f}), as learnt from {r['n_deals']:,} open deals of the last "
                 f"{r['n_periods']} backtested {conf['freq']}s."
             )
-        _print_off_sizes(conf.get("open_by_size") or {}, conf["freq"], out)
+        _print_off_sizes(conf, out)
     else:
         out.print(f"[yellow]Confidence: not backtested yet; ρ = {cal['rho']} ({cal['source']})")
     for note in result["notes"]:
         out.print(f"note: {note}")
 
 
-def _print_off_sizes(bands: dict[str, dict[str, Any]], freq: str, out: Console) -> None:
-    """A warning per size of deal whose wins the backtest found well off what the chances
-    expected (:func:`models.size_calibration.off_bands`)."""
+def _print_off_sizes(conf: Mapping[str, Any], out: Console) -> None:
+    """A warning per size of deal whose wins, over the backtest's recent periods, were at
+    least two spreads off what their chances expected
+    (:func:`models.size_calibration.off_bands`). Deals without an amount are left out:
+    they add nothing to the bookings."""
+    from models.review.formatting import percent
     from models.size_calibration import BAND_LABELS, NO_AMOUNT, off_bands
 
+    sizes = conf.get("open_by_size") or {}
+    bands = sizes.get("recent") or {}
+    source = "" if conf.get("same_data") else " (a backtest on other data)"
     for name in off_bands(bands):
+        if name == NO_AMOUNT:
+            continue
         b = bands[name]
-        label = BAND_LABELS.get(name, name)
-        size = (
-            "without a recorded amount"
-            if name == NO_AMOUNT
-            else f"of {b['min_amount']:,.0f} – {b['max_amount']:,.0f} ({label})"
-        )
         lean = "high" if b["z"] < 0 else "low"
         out.print(
-            f"[yellow]In the backtest the open deals {size} won {b['wins']:,.0f} times where "
-            f"their chances expected {b['expected_wins']:,.1f} ({b['wins_over_expected']:.0%}, "
-            f"z {b['z']:+.1f}) over all {freq}s: this forecast's part from such deals may run "
-            f"{lean}. See `leadcast backtest` for every size."
+            f"[yellow]Over the last {sizes['recent_periods']} backtested {conf['freq']}s"
+            f"{source}, open deals of {b['min_amount']:,.0f} – {b['max_amount']:,.0f} "
+            f"({BAND_LABELS.get(name, name)} by amount) had {b['wins']:,} wins where their "
+            f"chances expected {b['expected_wins']:,.1f} ({percent(b['wins_over_expected'])}"
+            f", z {b['z']:+.1f}). The part of this forecast that such deals carry may run "
+            f"{lean}: read it at about {percent(b['won_over_expected_amount'])} of its "
+            "expected value, as they booked."
         )
 
 

@@ -119,12 +119,16 @@ def test_backtest_reports_model_and_baseline_side_by_side(backtested) -> None:
         assert record["actual_over_forecast"] == pytest.approx(
             record["actual"] / record["forecast"]
         )
-    # the open deals by size: the bands hold every open deal of every period once
+    # the open deals by size: the bands hold every open deal of every period once, and the
+    # recent ones those of the last 12 periods, on the same cuts
     sizes = bt["open_by_size"]
-    assert next(iter(sizes)) == "bottom_50pct" and sizes["bottom_50pct"]["deal_periods"] > 0
+    assert next(iter(sizes["all"])) == "bottom_50pct" and sizes["recent_periods"] == 12
+    recent = bt["periods"][-12:]
     for key, part in (("expected_wins", "open_wins_expected"), ("wins", "open_wins")):
-        total = sum(p["parts"][part] for p in bt["periods"])
-        assert sum(b[key] for b in sizes.values()) == pytest.approx(total)
+        for pool, periods in (("all", bt["periods"]), ("recent", recent)):
+            total = sum(p["parts"][part] for p in periods)
+            assert sum(b[key] for b in sizes[pool].values()) == pytest.approx(total)
+    assert sum(b["share"] for b in sizes["all"].values()) == pytest.approx(1.0)
     first = bt["periods"][0]
     assert first["as_of"].startswith(first["period_start"])
     # the model's bands are ordered and every period was forecast from earlier data

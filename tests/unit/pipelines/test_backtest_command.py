@@ -5,8 +5,14 @@ from __future__ import annotations
 from rich.console import Console
 
 from models.backtest import summary_metrics
-from models.size_calibration import calibration_by_size
+from models.size_calibration import calibration_by_size, size_edges
 from pipelines.commands.backtest import print_backtest
+
+# 100 deals of 1,000 – 100,000 expected to win half the time, every other one won, and 10
+# without an amount expected to win 2 in all and none won
+CHANCE = [0.5] * 100 + [0.2] * 10
+WON = [i % 2 == 0 for i in range(100)] + [False] * 10
+AMOUNT = [1000.0 * (i + 1) for i in range(100)] + [0.0] * 10
 
 
 def _rows(n: int, inside_50: int, inside_80: int) -> list[dict[str, object]]:
@@ -35,12 +41,17 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
             "open": {"forecast": 2e9, "actual": 1.9e9, "actual_over_forecast": 0.95},
             "new": {"forecast": 1e8, "actual": 1.1e8, "actual_over_forecast": 1.1},
         },
-        "open_by_size": calibration_by_size(
-            [0.5] * 100 + [0.2] * 10,
-            [i % 2 == 0 for i in range(100)] + [False] * 10,
-            [1000.0 * (i + 1) for i in range(100)] + [0.0] * 10,
-            [True] * 110,
-        ),
+        "open_by_size": {
+            "all": calibration_by_size(CHANCE, WON, AMOUNT, size_edges(AMOUNT)),
+            # the last 12 periods: only the deals of 1,000 – 40,000 and those without amount
+            "recent": calibration_by_size(
+                CHANCE[:40] + CHANCE[100:],
+                [True] * 40 + WON[100:],
+                AMOUNT[:40] + AMOUNT[100:],
+                size_edges(AMOUNT),
+            ),
+            "recent_periods": 12,
+        },
     }
     console = Console(record=True, width=200)
     print_backtest(summary, [], "run123", console=console)
@@ -54,9 +65,14 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
         "95% of their forecast mean 2,000,000,000" in text
     )
     assert "Deals created inside each period booked 110,000,000" in text and "110%" in text
-    # the open deals by size: half of the smallest 50 (1,000 – 50,000) expected, 25 won;
-    # the 10 deals without an amount expected 2 wins and had none
-    assert "Open deals by size" in text
-    assert "smallest 50%" in text and "1,000 – 50,000" in text and "100%" in text
-    assert "largest 1%" in text and "100,000 – 100,000" in text
-    assert "no amount" in text and "-1.6" in text  # z = (0 − 2) / sqrt(10 · 0.2 · 0.8)
+    # the open deals by size, a row per band: the smallest 50 (1,000 – 50,000; 50 of the
+    # 110 deal-periods) expected 25 wins and had 25; won 625,000 of 637,500 expected;
+    # over the last 12 periods, 40 of them expected 20 and all won: 200%, z = 20/√10
+    rows = {line.split("│")[1].strip(): line for line in text.splitlines() if "│" in line}
+    cells = [c.strip() for c in rows["smallest 50%"].split("│")[2:-1]]
+    assert cells == ["1,000 – 50,000", "45%", "25.0", "25", "100%", "+0.0", "98%", "200%", "+6.3"]
+    assert rows["largest 1%"].split("│")[2].strip() == "100,000 – 100,000"
+    # the 10 deals without an amount: z = (0 − 2) / sqrt(10 · 0.2 · 0.8)
+    cells = [c.strip() for c in rows["no amount"].split("│")[2:-1]]
+    assert cells == ["—", "9%", "2.0", "0", "0%", "-1.6", "—", "0%", "-1.6"]
+    assert "last 12: won / expected" in text
