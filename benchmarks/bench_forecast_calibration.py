@@ -11,6 +11,9 @@ backtest`` runs (default settings, the dataset's custom fields as features) on
 - pooled: the coverage of the 50% and 80% intervals with their binomial check, the
   histogram of the PIT values (the share of draws below the actual; uniform when
   calibrated), and the same for the periods after the calibration warm-up alone;
+- pooled over the seeds, the open deals' wins against their chances by size of deal
+  (:func:`models.size_calibration.pool_bands`), over all periods and the recent ones: one
+  history's large deals are too few to tell a bias from noise;
 - ``p_band_if_calibrated``: the chance that a perfectly calibrated forecaster (PIT i.i.d.
   uniform) lands both coverages inside the forecast issue's bands (45–55%, 75–85%) on one
   backtest with that many periods — what a single backtest can and cannot show.
@@ -34,6 +37,7 @@ import pandas as pd
 from benchmarks.bench_forecast import backtest_like_the_cli
 from benchmarks.harness import Result, timed
 from models.backtest import BacktestSettings, summary_metrics
+from models.size_calibration import pool_bands
 from pipelines.demo_crm import GeneratorConfig, generate
 
 END_DATE = date(2026, 10, 31)
@@ -81,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     per_seed: dict[str, Any] = {}
     all_rows: list[dict[str, Any]] = []
     calibrated_rows: list[dict[str, Any]] = []
+    sizes: dict[str, list[Any]] = {"all": [], "recent": []}
     for seed in seeds:
         print(f"seed {seed}: generating {leads:,} leads and backtesting", flush=True)
         crm = generate(GeneratorConfig(leads=leads, seed=seed, end_date=END_DATE))
@@ -91,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         warm = settings.min_periods_for_fit
         all_rows += rows
         calibrated_rows += rows[warm:]
+        for pool, bands in sizes.items():
+            bands.append(s["open_by_size"][pool])
         per_seed[str(seed)] = {
             "n_periods": s["n_periods"],
             "coverage_50": s["coverage_50"],
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "pooled": pooled(all_rows),
         "pooled_after_calibration_warmup": pooled(calibrated_rows),
         "seeds_inside_bands": sum(v["inside_bands"] for v in per_seed.values()),
+        "open_by_size": {pool: pool_bands(bands) for pool, bands in sizes.items()},
     }
     bench.write()
     return 0

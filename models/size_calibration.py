@@ -58,6 +58,8 @@ class SizeBand(TypedDict):
     expected_wins: float
     wins: int
     wins_over_expected: float | None
+    #: the deals' own spread of the wins, sqrt(Σ p(1 − p)); the unit of ``z``
+    spread: float
     z: float | None
     expected_amount: float
     won_amount: float
@@ -95,6 +97,7 @@ def _band(p: np.ndarray, won: np.ndarray, amount: np.ndarray, total: int) -> Siz
         expected_wins=expected,
         wins=wins,
         wins_over_expected=_ratio(wins, expected),
+        spread=spread,
         z=(wins - expected) / spread if spread > 0 else None,
         expected_amount=expected_amount,
         won_amount=won_amount,
@@ -143,6 +146,41 @@ def calibration_by_size(
     return out
 
 
+def pool_bands(results: list[Mapping[str, Mapping[str, Any]]]) -> dict[str, SizeBand]:
+    """Several :func:`calibration_by_size` results (e.g. one per history) pooled band by
+    band, by name: counts, wins and amounts add up, spreads add in quadrature, ``share`` is
+    of all the deal-periods pooled, and the amounts span every result's band. Each result's
+    bands are cut on its own amounts, so a band is the same share of sizes, not the same
+    amounts."""
+    total = sum(int(b["deal_periods"]) for r in results for b in r.values())
+    out: dict[str, SizeBand] = {}
+    for name in (*BAND_NAMES, NO_AMOUNT):
+        bands = [r[name] for r in results if name in r]
+        if not bands:
+            continue
+        expected = float(sum(b["expected_wins"] for b in bands))
+        wins = int(sum(b["wins"] for b in bands))
+        spread = float(np.sqrt(sum(float(b["spread"]) ** 2 for b in bands)))
+        expected_amount = float(sum(b["expected_amount"] for b in bands))
+        won_amount = float(sum(b["won_amount"] for b in bands))
+        n = int(sum(b["deal_periods"] for b in bands))
+        out[name] = SizeBand(
+            min_amount=float(min(b["min_amount"] for b in bands)),
+            max_amount=float(max(b["max_amount"] for b in bands)),
+            deal_periods=n,
+            share=n / total,
+            expected_wins=expected,
+            wins=wins,
+            wins_over_expected=_ratio(wins, expected),
+            spread=spread,
+            z=(wins - expected) / spread if spread > 0 else None,
+            expected_amount=expected_amount,
+            won_amount=won_amount,
+            won_over_expected_amount=_ratio(won_amount, expected_amount),
+        )
+    return out
+
+
 def off_bands(bands: Mapping[str, Mapping[str, Any]], z_min: float = 2.0) -> list[str]:
     """The bands of a :func:`calibration_by_size` result (as returned or read back from
     JSON) whose wins were at least ``z_min`` spreads from the expected, most over-forecast
@@ -159,5 +197,6 @@ __all__ = [
     "SizeBand",
     "calibration_by_size",
     "off_bands",
+    "pool_bands",
     "size_edges",
 ]

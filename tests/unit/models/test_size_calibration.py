@@ -10,6 +10,7 @@ from models.size_calibration import (
     NO_AMOUNT,
     calibration_by_size,
     off_bands,
+    pool_bands,
     size_edges,
 )
 
@@ -88,3 +89,19 @@ def test_off_bands_are_those_at_least_two_spreads_off_most_over_forecast_first()
     }
     assert off_bands(bands) == ["top_1pct", "95_to_99pct", "80_to_95pct"]
     assert off_bands(bands, z_min=3.0) == ["top_1pct"]
+
+
+def test_pooled_results_on_the_same_cuts_are_the_bands_of_the_pooled_deals() -> None:
+    rng = np.random.default_rng(3)
+    amount = np.where(rng.random(400) < 0.05, 0.0, rng.lognormal(11, 1.2, 400))
+    chance = rng.uniform(0.0, 0.6, 400)
+    won = rng.random(400) < chance * 0.9
+    edges = size_edges(amount)
+    halves = [calibration_by_size(chance[s], won[s], amount[s], edges) for s in (
+        slice(0, 150), slice(150, 400))]  # fmt: skip
+    pooled, whole = pool_bands(halves), calibration_by_size(chance, won, amount, edges)
+    assert list(pooled) == list(whole)
+    for name, band in whole.items():
+        for key, value in band.items():
+            assert pooled[name][key] == pytest.approx(value), (name, key)
+    assert pool_bands([]) == {}
