@@ -30,7 +30,7 @@ coverage_check.{50,80}.{inside,n,low_95,high_95,p_value}, crps, mape_p50, accura
 crps_skill_vs_baseline, rho, level, baseline.{coverage_50,coverage_80,crps,mape_p50,accuracy},
 parts_actual.{open,new}.{forecast,actual,actual_over_forecast} (all periods together),
 open_by_size.{all,recent}.<band>.{min_amount,max_amount,deal_periods,share,expected_wins,
-wins,wins_over_expected,z,expected_amount,won_amount,won_over_expected_amount} and
+wins,wins_over_expected,spread,z,expected_amount,won_amount,won_over_expected_amount} and
 open_by_size.recent_periods (the open deals' expected against actual wins by size of
 amount, bands bottom_50pct .. top_1pct and no_amount, over all periods and the last 12),
 periods (one record per period, with parts.{open_mean,open_actual,new_mean,new_actual}),
