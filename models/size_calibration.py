@@ -83,25 +83,41 @@ def size_edges(amount: npt.ArrayLike) -> np.ndarray:
     return np.quantile(recorded, SIZE_QUANTILES) if len(recorded) else np.zeros(0)
 
 
-def _band(p: np.ndarray, won: np.ndarray, amount: np.ndarray, total: int) -> SizeBand:
-    expected = float(p.sum())
-    wins = int(won.sum())
-    spread = float(np.sqrt(np.sum(p * (1.0 - p))))
-    expected_amount = float(np.sum(p * amount))
-    won_amount = float(np.sum(amount[won]))
+def _size_band(
+    amounts: tuple[float, float],
+    deal_periods: int,
+    total: int,
+    wins: tuple[int, float, float],
+    won_amount: float,
+    expected_amount: float,
+) -> SizeBand:
+    """A band from its sums: ``amounts`` (smallest, largest), ``wins`` (wins, expected
+    wins, spread), over ``total`` deal-periods in all."""
+    won, expected, spread = wins
     return SizeBand(
-        min_amount=float(amount.min()),
-        max_amount=float(amount.max()),
-        deal_periods=len(p),
-        share=len(p) / total,
+        min_amount=amounts[0],
+        max_amount=amounts[1],
+        deal_periods=deal_periods,
+        share=deal_periods / total,
         expected_wins=expected,
-        wins=wins,
-        wins_over_expected=_ratio(wins, expected),
+        wins=won,
+        wins_over_expected=_ratio(won, expected),
         spread=spread,
-        z=(wins - expected) / spread if spread > 0 else None,
+        z=(won - expected) / spread if spread > 0 else None,
         expected_amount=expected_amount,
         won_amount=won_amount,
         won_over_expected_amount=_ratio(won_amount, expected_amount),
+    )
+
+
+def _band(p: np.ndarray, won: np.ndarray, amount: np.ndarray, total: int) -> SizeBand:
+    return _size_band(
+        (float(amount.min()), float(amount.max())),
+        len(p),
+        total,
+        (int(won.sum()), float(p.sum()), float(np.sqrt(np.sum(p * (1.0 - p))))),
+        won_amount=float(np.sum(amount[won])),
+        expected_amount=float(np.sum(p * amount)),
     )
 
 
@@ -158,25 +174,20 @@ def pool_bands(results: list[Mapping[str, Mapping[str, Any]]]) -> dict[str, Size
         bands = [r[name] for r in results if name in r]
         if not bands:
             continue
-        expected = float(sum(b["expected_wins"] for b in bands))
-        wins = int(sum(b["wins"] for b in bands))
-        spread = float(np.sqrt(sum(float(b["spread"]) ** 2 for b in bands)))
-        expected_amount = float(sum(b["expected_amount"] for b in bands))
-        won_amount = float(sum(b["won_amount"] for b in bands))
-        n = int(sum(b["deal_periods"] for b in bands))
-        out[name] = SizeBand(
-            min_amount=float(min(b["min_amount"] for b in bands)),
-            max_amount=float(max(b["max_amount"] for b in bands)),
-            deal_periods=n,
-            share=n / total,
-            expected_wins=expected,
-            wins=wins,
-            wins_over_expected=_ratio(wins, expected),
-            spread=spread,
-            z=(wins - expected) / spread if spread > 0 else None,
-            expected_amount=expected_amount,
-            won_amount=won_amount,
-            won_over_expected_amount=_ratio(won_amount, expected_amount),
+        out[name] = _size_band(
+            (
+                min(float(b["min_amount"]) for b in bands),
+                max(float(b["max_amount"]) for b in bands),
+            ),
+            int(sum(b["deal_periods"] for b in bands)),
+            total,
+            (
+                int(sum(b["wins"] for b in bands)),
+                float(sum(b["expected_wins"] for b in bands)),
+                float(np.sqrt(sum(float(b["spread"]) ** 2 for b in bands))),
+            ),
+            won_amount=float(sum(b["won_amount"] for b in bands)),
+            expected_amount=float(sum(b["expected_amount"] for b in bands)),
         )
     return out
 
