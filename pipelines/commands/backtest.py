@@ -136,7 +136,7 @@ def _size_table(sizes: Mapping[str, Any]) -> Table:
     periods and over the recent ones (:func:`models.backtest._open_by_size`)."""
     from rich.table import Table
 
-    from models.review.formatting import number, percent
+    from models.review.formatting import money, number, percent
     from models.size_calibration import BAND_LABELS, NO_AMOUNT
 
     recent_n = sizes["recent_periods"]
@@ -144,10 +144,10 @@ def _size_table(sizes: Mapping[str, Any]) -> Table:
         title="Open deals by size: the wins their chances expected, and the wins they had"
     )
     for col in (
-        "size band", "amounts", "share", "expected wins", "wins", "won / expected", "z",
-        "won / expected amount", f"last {recent_n}: won / expected", f"last {recent_n}: z",
+        "size band", "amounts", "share", "wins / expected", "won/exp", "z", "amount won/exp",
+        f"last {recent_n}: won/exp", f"last {recent_n}: z",
     ):  # fmt: skip
-        table.add_column(col, justify="left" if col == "size band" else "right")
+        table.add_column(col, justify="left" if col == "size band" else "right", overflow="fold")
 
     def z(value: float | None) -> str:
         return "—" if value is None else f"{value:+.1f}"
@@ -156,10 +156,11 @@ def _size_table(sizes: Mapping[str, Any]) -> Table:
         recent = sizes["recent"].get(name) or {}
         table.add_row(
             BAND_LABELS.get(name, name),
-            "—" if name == NO_AMOUNT else f"{band['min_amount']:,.0f} – {band['max_amount']:,.0f}",
+            "—"
+            if name == NO_AMOUNT
+            else f"{money(band['min_amount'], '')}–{money(band['max_amount'], '')}",
             percent(band["share"]),
-            number(band["expected_wins"], 1),
-            number(band["wins"]),
+            f"{number(band['wins'])} / {number(band['expected_wins'], 1)}",
             percent(band["wins_over_expected"]),
             z(band["z"]),
             percent(band["won_over_expected_amount"]),
@@ -167,10 +168,10 @@ def _size_table(sizes: Mapping[str, Any]) -> Table:
             z(recent.get("z")),
         )
     table.caption = (
-        "Deal-periods: a deal open at the start of three periods counts three times. z: the "
-        "gap in the deals' own spreads, as if independent; |z| under about 2 is noise. A "
-        "band well under 100% was over-forecast, and its deals' amounts weigh on the "
-        "bookings in full."
+        "share: of the open deals of all periods (a deal open at the start of three periods "
+        "counts three times). won/exp: the wins over the wins the chances expected; under "
+        "100% the band was over-forecast, and its amounts weigh on the bookings in full. z: "
+        "that gap in the deals' own spreads, as if independent; |z| under about 2 is noise."
     )
     return table
 

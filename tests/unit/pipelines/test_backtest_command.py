@@ -70,9 +70,9 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
     # over the last 12 periods, 40 of them expected 20 and all won: 200%, z = 20/√10
     rows = {line.split("│")[1].strip(): line for line in text.splitlines() if "│" in line}
     cells = [c.strip() for c in rows["smallest 50%"].split("│")[2:-1]]
-    assert cells == ["1,000 – 50,000", "45%", "25.0", "25", "100%", "+0.0", "98%", "200%", "+6.3"]
-    assert rows["largest 1%"].split("│")[2].strip() == "100,000 – 100,000"
+    assert cells == ["1.00K–50.0K", "45%", "25 / 25.0", "100%", "+0.0", "98%", "200%", "+6.3"]
+    assert rows["largest 1%"].split("│")[2].strip() == "100K–100K"
     # the 10 deals without an amount: z = (0 − 2) / sqrt(10 · 0.2 · 0.8)
     cells = [c.strip() for c in rows["no amount"].split("│")[2:-1]]
-    assert cells == ["—", "9%", "2.0", "0", "0%", "-1.6", "—", "0%", "-1.6"]
-    assert "last 12: won / expected" in text
+    assert cells == ["—", "9%", "0 / 2.0", "0%", "-1.6", "—", "0%", "-1.6"]
+    assert "last 12: won/exp" in text
