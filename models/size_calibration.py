@@ -200,6 +200,16 @@ def off_bands(bands: Mapping[str, Mapping[str, Any]], z_min: float = 2.0) -> lis
     return [name for z, name in sorted(off) if abs(z) >= z_min]
 
 
+def warned_bands(open_by_size: Mapping[str, Any] | None) -> list[tuple[str, Mapping[str, Any]]]:
+    """What a forecast should warn about, from a backtest's ``open_by_size`` record
+    (``{"all", "recent", "recent_periods"}``; ``None`` or ``{}`` for none): the recent
+    periods' :func:`off_bands`, as ``(name, band)``, without :data:`NO_AMOUNT` (those deals
+    add nothing to the bookings). The recent periods are the nearest to how a forecast
+    made now will fare."""
+    bands = (open_by_size or {}).get("recent") or {}
+    return [(name, bands[name]) for name in off_bands(bands) if name != NO_AMOUNT]
+
+
 __all__ = [
     "BAND_LABELS",
     "BAND_NAMES",
@@ -210,4 +220,5 @@ __all__ = [
     "off_bands",
     "pool_bands",
     "size_edges",
+    "warned_bands",
 ]

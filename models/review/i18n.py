@@ -6,10 +6,12 @@ pair with the figures filled in. The page renders both languages and a switch sh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from data_contracts import vocabulary as V
-from models.review.formatting import money, percent
+from models.review.formatting import money, number, percent
+from models.size_calibration import warned_bands
 
 Pair = tuple[str, str]
 
@@ -213,6 +215,41 @@ def coverage_sentence(
     return en, zh
 
 
+def size_sentences(open_by_size: Mapping[str, Any] | None, freq: str, currency: str) -> list[Pair]:
+    """A warning per size of deal whose wins over the backtest's recent periods were at
+    least two spreads off what their chances expected
+    (:func:`models.size_calibration.warned_bands`); none when the record has none."""
+    sizes = open_by_size or {}
+    n = sizes.get("recent_periods")
+    en_unit = "quarter" if freq == "quarter" else "month"
+    zh_unit = "个季度" if freq == "quarter" else "个月"
+    out: list[Pair] = []
+    for _, b in warned_bands(sizes):
+        over = b["z"] < 0
+        lo_en, hi_en = (
+            money(b["min_amount"], currency, "en"),
+            money(b["max_amount"], currency, "en"),
+        )
+        lo_zh, hi_zh = (
+            money(b["min_amount"], currency, "zh"),
+            money(b["max_amount"], currency, "zh"),
+        )
+        ratio = percent(b["wins_over_expected"])
+        wins, expected = number(b["wins"]), number(b["expected_wins"], 1)
+        out.append(
+            (
+                f"Over the last {n} {en_unit}{'' if n == 1 else 's'}, open deals of "
+                f"{lo_en}–{hi_en} won {ratio} of "
+                f"what their chances expected ({wins} wins where {expected} were expected): "
+                f"the part of this forecast they carry may run {'high' if over else 'low'}.",
+                f"在过去 {n} {zh_unit}中，金额 {lo_zh}–{hi_zh} 的在途商机赢单数为其概率预期的 "
+                f"{ratio}（预期 {expected} 单，实际 {wins} 单）：本预测中这部分可能"
+                f"{'偏高' if over else '偏低'}。",
+            )
+        )
+    return out
+
+
 def track_sentence(n_periods: int, inside: int, freq: str) -> Pair:
     """The headline's short track record: "the 80% band held in 21 of 26 past months"."""
     en_unit = "quarters" if freq == "quarter" else "months"
@@ -230,6 +267,7 @@ __all__ = [
     "chance_sentence",
     "coverage_sentence",
     "range_sentence",
+    "size_sentences",
     "source_label",
     "stage_label",
     "track_sentence",

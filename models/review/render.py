@@ -39,6 +39,7 @@ def _environment() -> jinja2.Environment:
         chance_sentence=i18n.chance_sentence,
         range_sentence=i18n.range_sentence,
         coverage_sentence=i18n.coverage_sentence,
+        size_sentences=i18n.size_sentences,
         track_sentence=i18n.track_sentence,
     )
     return env

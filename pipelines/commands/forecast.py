@@ -157,15 +157,11 @@ def _print_off_sizes(conf: Mapping[str, Any], out: Console) -> None:
     (:func:`models.size_calibration.off_bands`). Deals without an amount are left out:
     they add nothing to the bookings."""
     from models.review.formatting import percent
-    from models.size_calibration import BAND_LABELS, NO_AMOUNT, off_bands
+    from models.size_calibration import BAND_LABELS, warned_bands
 
     sizes = conf.get("open_by_size") or {}
-    bands = sizes.get("recent") or {}
     source = "" if conf.get("same_data") else " (a backtest on other data)"
-    for name in off_bands(bands):
-        if name == NO_AMOUNT:
-            continue
-        b = bands[name]
+    for name, b in warned_bands(sizes):
         lean = "high" if b["z"] < 0 else "low"
         out.print(
             f"[yellow]Over the last {sizes['recent_periods']} backtested {conf['freq']}s"

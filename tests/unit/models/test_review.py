@@ -13,7 +13,8 @@ import pytest
 from models.bookings import data_fingerprint
 from models.review import ReviewSources, render_review, resolve_period, review_content
 from models.review.formatting import money, percent
-from models.review.i18n import chance_sentence, coverage_sentence
+from models.review.i18n import chance_sentence, coverage_sentence, size_sentences
+from models.size_calibration import calibration_by_size, size_edges
 from pipelines.training import load_dataset
 
 pytestmark = pytest.mark.unit
@@ -49,6 +50,28 @@ def test_sentences__fill_in_both_languages() -> None:
     en, zh = coverage_sentence(26, 21, "month", check)
     assert "between 62% and 92% (95% interval)" in en
     assert "62% 到 92%" in zh
+
+
+def _off_sizes() -> dict[str, Any]:
+    """A backtest's open_by_size record whose 80–95% and 95–99% bands never won (the
+    other sizes won as expected) over its last 12 months."""
+    amount = [1000.0 * (i + 1) for i in range(100)] + [0.0] * 10
+    won = [i % 2 == 0 and i < 80 for i in range(100)] + [False] * 10
+    bands = calibration_by_size([0.5] * 110, won, amount, size_edges(amount))
+    return {"all": bands, "recent": bands, "recent_periods": 12}
+
+
+def test_size_sentences__warn_of_each_size_the_backtest_found_off_in_both_languages() -> None:
+    pairs = size_sentences(_off_sizes(), "month", "CNY")
+    assert len(pairs) == 2  # 80–95% (z −3.9) and 95–99% (z −2.0); not the no-amount deals
+    en, zh = pairs[0]
+    assert en == (
+        "Over the last 12 months, open deals of ¥81.0K–¥95.0K won 0% of what their chances "
+        "expected (0 wins where 7.5 were expected): the part of this forecast they carry may "
+        "run high."
+    )
+    assert "¥8.10万–¥9.50万" in zh and "预期 7.5 单，实际 0 单" in zh and "偏高" in zh
+    assert size_sentences(None, "month", "CNY") == []
 
 
 def test_resolve_period__month_and_quarter_hold_as_of_and_custom_needs_both_days() -> None:
@@ -120,6 +143,21 @@ def test_render_review__is_self_contained_and_bilingual(content) -> None:
     assert f'data-testid="p50" data-value="{content["forecast"]["p50"]}"' in page
     assert "stage-weighted rule (fallback)" in page and "阶段加权规则（后备）" in page
     assert 'data-serving="rules"' in page
+
+
+def test_render_review__warns_about_a_size_of_deal_the_backtest_found_off(content) -> None:
+    confidence = {
+        "n_periods": 26, "coverage_80": 0.81, "coverage_50": 0.5, "accuracy": 0.9,
+        "mape_p50": 0.1, "crps_skill_vs_baseline": 0.8, "baseline": None, "freq": "month",
+        "first_period": "2024-09-01", "last_period": "2026-10-31", "run_id": "r1",
+        "logged_at": "2026-11-01T00:00:00", "same_data": True, "periods": [],
+        "coverage_check": None, "open_by_size": _off_sizes(),
+    }  # fmt: skip
+    page = render_review({**content, "forecast": {**content["forecast"], "confidence": confidence}})
+    assert page.count('data-testid="size-warning"') == 2
+    assert "open deals of ¥81.0K–¥95.0K won 0% of what their chances expected" in page
+    assert "本预测中这部分可能偏高" in page
+    assert 'data-testid="size-warning"' not in render_review(content)  # no backtest, no word
 
 
 def test_render_review__static_report_disables_the_picker(content) -> None:
