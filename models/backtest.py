@@ -200,8 +200,13 @@ def backtest_periods(
     first = (data_start + warmup_days * _DAY).normalize()
     code = "MS" if freq == "month" else "QS"
     starts = pd.date_range(first, data_end, freq=code)
-    step = pd.DateOffset(months=1 if freq == "month" else 3)
+    step = period_length(freq)
     return [Period(s, s + step) for s in starts if s + step <= data_end]
+
+
+def period_length(freq: Freq) -> pd.DateOffset:
+    """One backtest period: a month or a quarter."""
+    return pd.DateOffset(months=1 if freq == "month" else 3)
 
 
 def _quantiles(values: np.ndarray) -> dict[str, float]:
@@ -426,8 +431,7 @@ def first_recalibration(
     (:func:`validation_start`). The model was trained on outcomes censored there, so these
     outcomes are new to it (they only stopped its boosting early). ``None`` when it starts
     earlier or the rules of :func:`fit_recalibration` say so."""
-    step = pd.DateOffset(months=1 if settings.freq == "month" else 3)
-    before = Period(period.start - step, period.start)
+    before = Period(period.start - period_length(settings.freq), period.start)
     if before.start < validation_start(cutoff, settings):
         return None
     snap = snapshot_pipeline(tables, before.start, before, model=model, owner_deals=owner_deals)
@@ -732,6 +736,7 @@ __all__ = [
     "first_recalibration",
     "fit_calibration",
     "fit_recalibration",
+    "period_length",
     "run_backtest",
     "summary_metrics",
     "validation_start",
