@@ -60,7 +60,8 @@ def backtest_like_the_cli(
     crm: GeneratedCRM, data_end: pd.Timestamp, settings: BacktestSettings
 ) -> BacktestResult:
     """The backtest ``leadcast backtest`` runs on the written dataset: with the dataset's
-    custom fields as features, as :func:`pipelines.forecast.backtest` passes them."""
+    custom fields as features and the oracle from the truth, as
+    :func:`pipelines.forecast.backtest` passes them."""
     contract = crm.manifest.contract()
     return run_backtest(
         crm.tables,
@@ -68,6 +69,7 @@ def backtest_like_the_cli(
         settings=settings,
         deal_custom=list(contract["deals"].custom_columns),
         lead_custom=list(contract["leads"].custom_columns),
+        truth_deals=crm.truth["deals"],
     )
 
 

@@ -16,7 +16,10 @@ backtest`` runs (default settings, the dataset's custom fields as features) on
   history's large deals are too few to tell a bias from noise;
 - ``p_band_if_calibrated``: the chance that a perfectly calibrated forecaster (PIT i.i.d.
   uniform) lands both coverages inside the forecast issue's bands (45–55%, 75–85%) on one
-  backtest with that many periods — what a single backtest can and cannot show.
+  backtest with that many periods — what a single backtest can and cannot show;
+- the oracle that knows each open deal's true law (:mod:`models.forecast_oracle`), per
+  seed and pooled, the same way: its CRPS is about the best reachable, and whether its
+  coverages land inside the bands shows the same thing on the very histories.
 
 No targets are checked: this is a measurement. It takes about 3 minutes per seed on 2
 cores (``--quick``: 20,000 leads and two seeds). Not in the default ``make bench``; run it
@@ -66,6 +69,11 @@ def p_band_if_calibrated(n: int, bands: dict[str, tuple[float, float]] = BANDS) 
     return total
 
 
+def inside_bands(summary: dict[str, Any]) -> bool:
+    """Whether both coverages of a backtest summary lie inside the issue's bands."""
+    return all(lo <= summary[f"coverage_{k}"] <= hi for k, (lo, hi) in BANDS.items())
+
+
 def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """:func:`models.backtest.summary_metrics` of pooled period scores (coverage with its
     check, CRPS, MAPE, mean PIT), with the histogram of their PIT values by tenths."""
@@ -85,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     per_seed: dict[str, Any] = {}
     all_rows: list[dict[str, Any]] = []
     calibrated_rows: list[dict[str, Any]] = []
+    oracle_rows: list[dict[str, Any]] = []
     sizes: dict[str, list[Any]] = {"all": [], "recent": []}
     for seed in seeds:
         print(f"seed {seed}: generating {leads:,} leads and backtesting", flush=True)
@@ -95,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [p["model"] for p in result.periods]
         warm = settings.min_periods_for_fit
         all_rows += rows
+        oracle_rows += [p["oracle"] for p in result.periods]
         calibrated_rows += rows[warm:]
         for pool, bands in sizes.items():
             bands.append(s["open_by_size"][pool])
@@ -109,9 +119,16 @@ def main(argv: list[str] | None = None) -> int:
             "crps_skill_vs_baseline": s["crps_skill_vs_baseline"],
             "rho": s["rho"],
             "level": s["level"],
-            "inside_bands": all(lo <= s[f"coverage_{k}"] <= hi for k, (lo, hi) in BANDS.items()),
+            "inside_bands": inside_bands(s),
             "p_band_if_calibrated": p_band_if_calibrated(s["n_periods"]),
             "pit": [round(r["pit"], 4) for r in rows],
+            "oracle": {
+                "coverage_50": s["oracle"]["coverage_50"],
+                "coverage_80": s["oracle"]["coverage_80"],
+                "crps_over_model": s["oracle"]["crps"] / s["crps"],
+                "inside_bands": inside_bands(s["oracle"]),
+                "pit": [round(p["oracle"]["pit"], 4) for p in result.periods],
+            },
             "backtest_seconds": round(t.seconds, 1),
         }
     bench = Result(
@@ -129,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         "pooled": pooled(all_rows),
         "pooled_after_calibration_warmup": pooled(calibrated_rows),
         "seeds_inside_bands": sum(v["inside_bands"] for v in per_seed.values()),
+        "oracle": pooled(oracle_rows),
+        "oracle_seeds_inside_bands": sum(v["oracle"]["inside_bands"] for v in per_seed.values()),
         "open_by_size": {pool: pool_bands(bands) for pool, bands in sizes.items()},
     }
     bench.write()

@@ -54,7 +54,10 @@ against what they booked, so a bias can be traced to the part that carries it. P
 size (``open_by_size``, :mod:`models.size_calibration`): the wins the open deals' chances
 expected against the wins they had, band of amount by band, over all periods and over the
 last ``calibration_window``, since a bias confined to the few large deals moves the
-bookings most and hides in the count of wins.
+bookings most and hides in the count of wins. On generated data (``truth_deals``), a third
+forecaster beside them: the oracle that knows each open deal's true law
+(:mod:`models.forecast_oracle`), for what is left to gain and how far chance alone moves
+a coverage measured on one history.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ from models.forecast_inputs import (
     stage_weighted_inputs,
     won_in_period,
 )
+from models.forecast_oracle import oracle_inputs
 from models.new_deals import NewDealSettings
 from models.risk_flags import RiskFlagConfig, fit_stage_dwell, load_risk_flag_config
 from models.size_calibration import calibration_by_size, size_edges
@@ -104,6 +108,13 @@ DEFAULT_LEVEL_GRID: Final[tuple[float, ...]] = tuple(
     round(x, 3) for x in np.arange(0.70, 1.301, 0.025)
 )
 _DAY: Final = pd.Timedelta(days=1)
+ORACLE_NOTE: Final = (
+    "the oracle knows each open deal's true law (generated data only): the open pipeline's "
+    "chances from the deals' true rates, independent (ρ = 0), not recalibrated; the won and "
+    "the new deals as the model's forecast has them. Its CRPS is about the best a forecast "
+    "of the open pipeline can reach; its coverage shows how far chance alone moves a "
+    "coverage measured on this many periods"
+)
 
 
 class BacktestSettings(BaseModel):
@@ -178,6 +189,10 @@ class PeriodForecast:
     #: what it learned from: :data:`FROM_ENDED_PERIODS` or, for the first period,
     #: :data:`FROM_PERIOD_BEFORE`
     recalibrated_on: str | None = None
+    #: the oracle's inputs (:mod:`models.forecast_oracle`; generated data only) and how
+    #: many open deals the truth did not hold (they keep the model's chance)
+    oracle_inputs: ForecastInputs | None = None
+    oracle_missing: int = 0
 
 
 @dataclass
@@ -496,9 +511,13 @@ def run_backtest(
     deal_custom: list[Column] | None = None,
     lead_custom: list[Column] | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    truth_deals: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Forecast every period after the warm-up as of its start, with models and laws
     fitted on what was known then; score both forecasters against the bookings.
+
+    With ``truth_deals`` (generated data: each deal's true rates), also score the oracle
+    that knows each open deal's true law (:mod:`models.forecast_oracle`).
 
     Raises :class:`NotEnoughDataError` when the history is too short for any period or
     the first model."""
@@ -561,6 +580,8 @@ def run_backtest(
             recalibration=calibrator,
             recalibrated_on=None if calibrator is None else source,
         )
+        if truth_deals is not None:
+            item.oracle_inputs, item.oracle_missing = oracle_inputs(m_inputs, truth_deals)
         item.scale = max(
             float(simulate(m_inputs, rho=0.0, draws=settings.draws).amount.mean()), 1.0
         )
@@ -572,7 +593,10 @@ def run_backtest(
 def _assemble(
     items: list[PeriodForecast], settings: BacktestSettings, cutoff_info: list[dict[str, Any]]
 ) -> BacktestResult:
-    records, model_rows, base_rows = [], [], []
+    records: list[dict[str, Any]] = []
+    model_rows: list[dict[str, Any]] = []
+    base_rows: list[dict[str, Any]] = []
+    oracle_rows: list[dict[str, Any]] = []
     for item in items:
         past = _ended(items, item.period.start)
         rho, level = (
@@ -620,6 +644,10 @@ def _assemble(
                 "recalibrated_on": item.recalibrated_on,
             }
         )
+        if item.oracle_inputs is not None:
+            oracle = simulate(item.oracle_inputs, rho=0.0, draws=settings.draws, seed=settings.seed)
+            records[-1]["oracle"] = _score(oracle.amount, item.actual)
+            oracle_rows.append(records[-1]["oracle"])
     calibrator_now = fit_recalibration(items, settings)
     rho_now, level_now = (
         fit_calibration(items, settings, fit_level=calibrator_now is None)
@@ -639,6 +667,11 @@ def _assemble(
         "baseline": base_summary,
         "crps_skill_vs_baseline": (
             1.0 - model_summary["crps"] / base_summary["crps"] if base_summary["crps"] else None
+        ),
+        **(
+            {"oracle": _oracle_summary(oracle_rows, items), "oracle_note": ORACLE_NOTE}
+            if oracle_rows
+            else {}
         ),
         "parts_actual": parts_actual,
         "open_by_size": open_by_size,
@@ -693,6 +726,15 @@ def _open_by_size(items: list[PeriodForecast], settings: BacktestSettings) -> di
         "all": calibration_by_size(*everything, edges),
         "recent": calibration_by_size(*pooled(recent), edges),
         "recent_periods": len(recent),
+    }
+
+
+def _oracle_summary(rows: list[dict[str, Any]], items: list[PeriodForecast]) -> dict[str, Any]:
+    """:func:`summary_metrics` of the oracle (:mod:`models.forecast_oracle`) over the
+    periods, with how many open deal-periods the truth did not hold (numbers only, so
+    MLflow logs them; what it is: ``oracle_note``)."""
+    return summary_metrics(rows) | {
+        "deal_periods_without_truth": int(sum(it.oracle_missing for it in items))
     }
 
 

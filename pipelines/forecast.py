@@ -22,7 +22,7 @@ from models.close_time import CloseTimeModel
 from models.forecast import DEFAULT_DRAWS, Period
 from models.plots import backtest_fan_chart
 from pipelines.registered import champion_or_reason
-from pipelines.training import Progress, load_dataset
+from pipelines.training import Progress, load_dataset, read_truth
 
 
 def champion_close_time(
@@ -87,6 +87,8 @@ def backtest(
         deal_custom=list(contract["deals"].custom_columns),
         lead_custom=list(contract["leads"].custom_columns),
         progress=progress,
+        # generated data: the oracle that knows each open deal's true law is scored too
+        truth_deals=read_truth(Path(data_dir), manifest, "deals"),
     )
     progress("logging the backtest to MLflow")
     fingerprint = data_fingerprint(tables)

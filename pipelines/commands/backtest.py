@@ -33,8 +33,10 @@ open_by_size.{all,recent}.<band>.{min_amount,max_amount,deal_periods,share,expec
 wins,wins_over_expected,spread,z,expected_amount,won_amount,won_over_expected_amount} and
 open_by_size.recent_periods (the open deals' expected against actual wins by size of
 amount, bands bottom_50pct .. top_1pct and no_amount, over all periods and the last 12),
-periods (one record per period, with parts.{open_mean,open_actual,new_mean,new_actual}),
-run_id.
+oracle.{n_periods,coverage_50,coverage_80,coverage_check,crps,mape_p50,accuracy,mean_pit,
+deal_periods_without_truth} and oracle_note (generated data only: the forecaster that knows
+each open deal's true law), periods (one record per period, with
+parts.{open_mean,open_actual,new_mean,new_actual}, and oracle on generated data), run_id.
 
 Examples:
   leadcast backtest --data .leadcast/demo-data
@@ -101,6 +103,9 @@ def print_backtest(
     if warm.get("n_periods"):
         row(f"  model, the {warm['n_periods']} periods after calibration warm-up", warm)
     row("stage-weighted baseline", summary["baseline"])
+    oracle = summary.get("oracle")
+    if oracle:
+        row("oracle: each open deal's true law", oracle)
     out.print(table)
     for level, check in (summary.get("coverage_check") or {}).items():
         out.print(
@@ -112,6 +117,8 @@ def print_backtest(
     skill = summary["crps_skill_vs_baseline"]
     if skill is not None:
         out.print(f"CRPS {skill:.0%} lower than the stage-weighted baseline's")
+    if oracle:
+        out.print(oracle_sentence(summary))
     for part, name in (
         ("open", "Deals open at each period's start"),
         ("new", "Deals created inside each period"),
@@ -129,6 +136,22 @@ def print_backtest(
     out.print(f"ρ = {summary['rho']}, level = {summary['level']}: {summary['calibration_note']}")
     out.print(summary["method_note"])
     out.print(f"logged to MLflow run {run_id}")
+
+
+def oracle_sentence(summary: Mapping[str, Any]) -> str:
+    """What the oracle's row means (generated data only): how far the model's CRPS is
+    from the oracle's, and the oracle's own coverages, chance's share of the model's."""
+    oracle, n = summary["oracle"], summary["n_periods"]
+    inside = {k: round(oracle[f"coverage_{k}"] * n) for k in ("50", "80")}
+    gap = summary["crps"] / oracle["crps"] - 1.0 if oracle["crps"] else None
+    return (
+        "The oracle knows what no forecast can: each open deal's true law, from the "
+        "generator's truth. "
+        + ("" if gap is None else f"The model's CRPS is {gap:.0%} above the oracle's. ")
+        + f"Calibrated by construction, the oracle held {inside['50']} of {n} actuals in its "
+        f"50% intervals and {inside['80']} of {n} in its 80% ones: so far can chance alone "
+        "move a coverage over this many periods."
+    )
 
 
 def _size_table(sizes: Mapping[str, Any]) -> Table:

@@ -138,12 +138,28 @@ def test_backtest_reports_model_and_baseline_side_by_side(backtested) -> None:
         assert p["model_cutoff"] <= p["period_start"]
 
 
+def test_on_generated_data_the_oracle_is_scored_beside_the_model(backtested) -> None:
+    """The generator's truth holds every deal's rates: the oracle that knows each open
+    deal's true law is scored on every period, with the same closed and new parts."""
+    bt, oracle = backtested, backtested["oracle"]
+    assert oracle["n_periods"] == bt["n_periods"]
+    assert oracle["deal_periods_without_truth"] == 0 and "true law" in bt["oracle_note"]
+    assert oracle["crps"] < bt["baseline"]["crps"]
+    for p in bt["periods"]:
+        o = p["oracle"]
+        assert o["p10"] <= o["p25"] <= o["p50"] <= o["p75"] <= o["p90"]
+        assert o["p10"] >= p["parts"]["closed"]  # the won deals are known to it too
+    inside = sum(p["oracle"]["in_80"] for p in bt["periods"])
+    assert oracle["coverage_80"] == pytest.approx(inside / bt["n_periods"])
+
+
 def test_backtest_is_logged_to_mlflow_with_its_record_and_fan_chart(home, backtested) -> None:
     settings = R.RegistrySettings(home=home)
     client = MlflowClient(settings.resolved_tracking_uri)
     run = client.get_run(backtested["run_id"])
     assert run.data.metrics["coverage_80"] == pytest.approx(backtested["coverage_80"])
     assert run.data.metrics["baseline.crps"] == pytest.approx(backtested["baseline"]["crps"])
+    assert run.data.metrics["oracle.crps"] == pytest.approx(backtested["oracle"]["crps"])
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"backtest.json", "plots", "data_fingerprint.json"} <= names
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
@@ -238,3 +254,4 @@ def test_backtest_never_peeks_past_the_forecast_date(demo_dataset: Path) -> None
         assert a["baseline"]["p50"] == b["baseline"]["p50"]
         assert a["actual"] == b["actual"]
     assert np.isfinite(full.summary["crps"])
+    assert "oracle" not in full.summary  # no truth given: no oracle

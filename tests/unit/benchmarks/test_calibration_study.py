@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.bench_forecast_calibration import p_band_if_calibrated, pooled
+from benchmarks.bench_forecast_calibration import inside_bands, p_band_if_calibrated, pooled
 
 
 @pytest.mark.parametrize("n", [24, 27])
@@ -32,3 +32,9 @@ def test_pooled_counts_pit_deciles() -> None:
     out = pooled(rows)
     assert out["pit_deciles"] == [1, 0, 0, 0, 1, 1, 0, 0, 0, 1]
     assert out["coverage_check"]["80"]["inside"] == 4
+
+
+def test_inside_bands_needs_both_coverages_inside_their_bands() -> None:
+    assert inside_bands({"coverage_50": 0.45, "coverage_80": 0.85})
+    assert not inside_bands({"coverage_50": 11 / 27, "coverage_80": 0.8})
+    assert not inside_bands({"coverage_50": 0.5, "coverage_80": 23 / 27})

@@ -1,0 +1,73 @@
+"""The oracle forecast: what a forecaster that knew each open deal's true law would say.
+
+Generated data only: ``leadcast generate`` writes each deal's true stage-transition rates
+(``truth/deals``), and a deal's chance of being won inside a period, given its stage at the
+period's start, follows from them exactly (:func:`data_contracts.truth.deal_outcome_cdf`;
+the stages are a Markov chain, so nothing else about the deal's past matters). Given their
+rates the deals move independently, so the open pipeline's bookings are a sum of
+independent Bernoulli draws: no shared factor (ρ = 0) and no recalibration.
+
+The oracle replaces only the open deals' chances. The deals already won are known to both,
+and the deals not created yet come from the same new-deal law as the model's forecast: the
+truth of a deal that does not exist yet is a lead's, not a deal's.
+
+What it is for: the backtest scores it beside the model. Its CRPS is about the best any
+forecast of the open pipeline can do with what is knowable at the period's start, so the
+model's CRPS against it shows what is left to gain. Its interval coverage on one history
+shows how far chance alone moves a coverage measured on a few dozen periods: the oracle is
+calibrated by construction, up to the new deals' part.
+
+Leakage: none for scoring — the truth is what the generator drew before the history
+began; nothing about the period's outcomes enters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from data_contracts import tables as T
+from data_contracts.truth import DEAL_RATE_COLUMNS, deal_outcome_cdf
+from data_contracts.vocabulary import OPEN_STAGES
+from models.forecast import ForecastInputs
+
+_DAY = pd.Timedelta(days=1)
+
+
+def oracle_chances(inputs: ForecastInputs, truth_deals: pd.DataFrame) -> np.ndarray:
+    """Each open deal's true chance of being won between ``inputs.as_of`` and the period's
+    end, from its rates in ``truth_deals`` and its stage at ``as_of``; NaN for a deal
+    the truth does not hold or whose stage is not an open one."""
+    deals = inputs.open
+    rates = (
+        truth_deals.set_index(T.DEAL_ID)[list(DEAL_RATE_COLUMNS)]
+        .reindex(pd.Index(np.asarray(deals.deal_id, dtype=object).astype(str)))
+        .to_numpy(np.float64)
+    )
+    stage = pd.Index(OPEN_STAGES).get_indexer(pd.Series(deals.stage, dtype=object).astype(str))
+    known = (stage >= 0) & ~np.isnan(rates).any(axis=1)
+    days = max((inputs.period.end - pd.Timestamp(inputs.as_of)) / _DAY, 0.0)
+    out = np.full(len(stage), np.nan)
+    if known.any():
+        out[known] = deal_outcome_cdf(rates[known], stage[known], days)[0]
+    return out
+
+
+def oracle_inputs(inputs: ForecastInputs, truth_deals: pd.DataFrame) -> tuple[ForecastInputs, int]:
+    """``inputs`` with the open deals' chances replaced by their true ones
+    (:func:`oracle_chances`), and how many deals had none and kept ``inputs``' chance."""
+    true_p = oracle_chances(inputs, truth_deals)
+    missing = np.isnan(true_p)
+    p = np.where(missing, inputs.open.p_won, np.clip(np.nan_to_num(true_p), 0.0, 1.0))
+    oracle = replace(
+        inputs,
+        open=replace(inputs.open, p_won=p),
+        method="oracle",
+        notes=[*inputs.notes, "open deals' chances from their true laws (generated data)"],
+    )
+    return oracle, int(missing.sum())
+
+
+__all__ = ["oracle_chances", "oracle_inputs"]
