@@ -140,7 +140,8 @@ def print_backtest(
 
 def oracle_sentence(summary: Mapping[str, Any]) -> str:
     """What the oracle's row means (generated data only): how far the model's CRPS is
-    from the oracle's, and the oracle's own coverages, chance's share of the model's."""
+    above the oracle's, and the oracle's own coverages, which differ from nominal by chance
+    (and by the new deals' part, which it shares with the model)."""
     oracle, n = summary["oracle"], summary["n_periods"]
     inside = {k: round(oracle[f"coverage_{k}"] * n) for k in ("50", "80")}
     gap = summary["crps"] / oracle["crps"] - 1.0 if oracle["crps"] else None
@@ -148,9 +149,9 @@ def oracle_sentence(summary: Mapping[str, Any]) -> str:
         "The oracle knows what no forecast can: each open deal's true law, from the "
         "generator's truth. "
         + ("" if gap is None else f"The model's CRPS is {gap:.0%} above the oracle's. ")
-        + f"Calibrated by construction, the oracle held {inside['50']} of {n} actuals in its "
-        f"50% intervals and {inside['80']} of {n} in its 80% ones: so far can chance alone "
-        "move a coverage over this many periods."
+        + f"With the open deals' chances exact, the oracle held {inside['50']} of {n} actuals "
+        f"in its 50% intervals and {inside['80']} of {n} in its 80% ones: a coverage measured "
+        "on this many periods moves that far by chance alone."
     )
 
 

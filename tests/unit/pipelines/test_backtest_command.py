@@ -76,3 +76,29 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
     cells = [c.strip() for c in rows["no amount"].split("│")[2:-1]]
     assert cells == ["—", "9%", "0 / 2.0", "0%", "-1.6", "—", "0%", "-1.6"]
     assert "last 12: won/exp" in text
+
+
+def test_the_oracle_row_and_sentence_appear_only_with_an_oracle() -> None:
+    base = {
+        **summary_metrics(_rows(27, 11, 23)),
+        "baseline": summary_metrics(_rows(27, 1, 2)) | {"crps": 8.0},
+        "crps_skill_vs_baseline": 0.75,
+        "rho": 0.005,
+        "level": 1.0,
+        "calibration_note": "fitted on earlier periods",
+        "method_note": "backtest models",
+        "freq": "month",
+        "first_period": "2024-08-01",
+        "last_period": "2026-10-31",
+    }
+    # the model's CRPS is 2.0; the oracle's 1.6: the model is 25% above it
+    oracle = summary_metrics(_rows(27, 14, 22)) | {"crps": 1.6, "deal_periods_without_truth": 0}
+    console = Console(record=True, width=200)
+    print_backtest(base | {"oracle": oracle, "oracle_note": "true laws"}, [], "r", console)
+    text = " ".join(console.export_text().split())  # the sentence wraps
+    assert "oracle: each open deal's true law" in text
+    assert "The model's CRPS is 25% above the oracle's." in text
+    assert "the oracle held 14 of 27 actuals in its 50% intervals and 22 of 27 in its 80%" in text
+    console = Console(record=True, width=200)
+    print_backtest(base, [], "r", console)
+    assert "oracle" not in console.export_text()
