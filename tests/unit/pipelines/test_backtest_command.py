@@ -23,11 +23,10 @@ def _rows(n: int, inside_50: int, inside_80: int) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
-    model = summary_metrics(_rows(27, 9, 24))
-    summary = {
-        **model,
-        "after_calibration_warmup": summary_metrics(_rows(21, 8, 18)),
+def _summary(inside_50: int, inside_80: int) -> dict[str, object]:
+    """A backtest summary of 27 periods whose model scores CRPS 2.0 and the baseline 8.0."""
+    return {
+        **summary_metrics(_rows(27, inside_50, inside_80)),
         "baseline": summary_metrics(_rows(27, 1, 2)) | {"crps": 8.0},
         "crps_skill_vs_baseline": 0.75,
         "rho": 0.005,
@@ -37,6 +36,13 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
         "freq": "month",
         "first_period": "2024-08-01",
         "last_period": "2026-10-31",
+    }
+
+
+def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
+    summary = {
+        **_summary(9, 24),
+        "after_calibration_warmup": summary_metrics(_rows(21, 8, 18)),
         "parts_actual": {
             "open": {"forecast": 2e9, "actual": 1.9e9, "actual_over_forecast": 0.95},
             "new": {"forecast": 1e8, "actual": 1.1e8, "actual_over_forecast": 1.1},
@@ -79,18 +85,7 @@ def test_print_backtest_says_how_loosely_the_periods_pin_the_coverage() -> None:
 
 
 def test_the_oracle_row_and_sentence_appear_only_with_an_oracle() -> None:
-    base = {
-        **summary_metrics(_rows(27, 11, 23)),
-        "baseline": summary_metrics(_rows(27, 1, 2)) | {"crps": 8.0},
-        "crps_skill_vs_baseline": 0.75,
-        "rho": 0.005,
-        "level": 1.0,
-        "calibration_note": "fitted on earlier periods",
-        "method_note": "backtest models",
-        "freq": "month",
-        "first_period": "2024-08-01",
-        "last_period": "2026-10-31",
-    }
+    base = _summary(11, 23)
     # the model's CRPS is 2.0; the oracle's 1.6: the model is 25% above it
     oracle = summary_metrics(_rows(27, 14, 22)) | {"crps": 1.6, "deal_periods_without_truth": 0}
     console = Console(record=True, width=200)
