@@ -20,8 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from data_contracts import tables as T
 from data_contracts.spec import Column
-from data_contracts.truth import DEAL_RATE_COLUMNS, deal_outcome_cdf
-from data_contracts.vocabulary import OPEN_STAGES
 from features.deal_features import OwnerDealHistory, build_close_time_features
 from models.close_time import (
     HORIZONS,
@@ -44,6 +42,7 @@ from models.deal_snapshots import (
 )
 from models.risk_flags import RiskFlagConfig, fit_stage_dwell, load_risk_flag_config
 from models.survival_metrics import brier_difference, concordance_index_won, survival_report
+from models.true_laws import true_laws
 
 SCORERS_NOTE = (
     "km_stage: Aalen–Johansen (competing-risks Kaplan–Meier) per current stage; "
@@ -277,20 +276,9 @@ def oracle_curves(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The true won incidence on the weekly grid for each row whose deal is in the truth
     and open in a known stage (others: NaN rows), and the mask of rows it applies to."""
-    rates = (
-        deal_ids.to_frame()
-        .merge(truth_deals[[T.DEAL_ID, *DEAL_RATE_COLUMNS]], on=T.DEAL_ID, how="left")[
-            list(DEAL_RATE_COLUMNS)
-        ]
-        .to_numpy(np.float64)
-    )
-    stage = pd.Index(OPEN_STAGES).get_indexer(_stage_of(features))
-    ok = (stage >= 0) & ~np.isnan(rates).any(axis=1)
-    cif = np.full((len(features), horizon), np.nan)
-    for k in range(horizon):
-        won, _ = deal_outcome_cdf(rates[ok], stage[ok], (k + 1) * WEEK_DAYS)
-        cif[ok, k] = won
-    return cif, ok
+    laws = true_laws(deal_ids, _stage_of(features), truth_deals)
+    cif = np.column_stack([laws.won_within((k + 1) * WEEK_DAYS) for k in range(horizon)])
+    return cif, laws.known
 
 
 def _oracle(

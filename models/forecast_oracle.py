@@ -28,31 +28,19 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from data_contracts import tables as T
-from data_contracts.truth import DEAL_RATE_COLUMNS, deal_outcome_cdf
-from data_contracts.vocabulary import OPEN_STAGES
 from models.forecast import ForecastInputs
+from models.true_laws import true_laws
 
 _DAY = pd.Timedelta(days=1)
 
 
 def oracle_chances(inputs: ForecastInputs, truth_deals: pd.DataFrame) -> np.ndarray:
     """Each open deal's true chance of being won between ``inputs.as_of`` and the period's
-    end, from its rates in ``truth_deals`` and its stage at ``as_of``; NaN for a deal
-    the truth does not hold or whose stage is not an open one."""
-    deals = inputs.open
-    rates = (
-        truth_deals.set_index(T.DEAL_ID)[list(DEAL_RATE_COLUMNS)]
-        .reindex(pd.Index(np.asarray(deals.deal_id, dtype=object).astype(str)))
-        .to_numpy(np.float64)
-    )
-    stage = pd.Index(OPEN_STAGES).get_indexer(pd.Series(deals.stage, dtype=object).astype(str))
-    known = (stage >= 0) & ~np.isnan(rates).any(axis=1)
+    end, from its rates in ``truth_deals`` and its stage at ``as_of``
+    (:func:`models.true_laws.true_laws`); NaN for a deal the truth does not hold or whose
+    stage is not an open one."""
     days = max((inputs.period.end - pd.Timestamp(inputs.as_of)) / _DAY, 0.0)
-    out = np.full(len(stage), np.nan)
-    if known.any():
-        out[known] = deal_outcome_cdf(rates[known], stage[known], days)[0]
-    return out
+    return true_laws(inputs.open.deal_id, inputs.open.stage, truth_deals).won_within(days)
 
 
 def oracle_inputs(inputs: ForecastInputs, truth_deals: pd.DataFrame) -> tuple[ForecastInputs, int]:

@@ -143,7 +143,7 @@ def oracle_sentence(summary: Mapping[str, Any]) -> str:
     above the oracle's, and the oracle's own coverages, which differ from nominal by chance
     (and by the new deals' part, which it shares with the model)."""
     oracle, n = summary["oracle"], summary["n_periods"]
-    inside = {k: round(oracle[f"coverage_{k}"] * n) for k in ("50", "80")}
+    inside = {k: check["inside"] for k, check in oracle["coverage_check"].items()}
     gap = summary["crps"] / oracle["crps"] - 1.0 if oracle["crps"] else None
     return (
         "The oracle knows what no forecast can: each open deal's true law, from the "
