@@ -48,7 +48,7 @@ def oracle_inputs(inputs: ForecastInputs, truth_deals: pd.DataFrame) -> tuple[Fo
     (:func:`oracle_chances`), and how many deals had none and kept ``inputs``' chance."""
     true_p = oracle_chances(inputs, truth_deals)
     missing = np.isnan(true_p)
-    p = np.where(missing, inputs.open.p_won, np.clip(np.nan_to_num(true_p), 0.0, 1.0))
+    p = np.where(missing, inputs.open.p_won, np.clip(true_p, 0.0, 1.0))
     oracle = replace(
         inputs,
         open=replace(inputs.open, p_won=p),
